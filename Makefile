@@ -1,0 +1,34 @@
+# Set-up is part of every target: `make run` and `make test` build .venv on first use.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+CORES ?= 2
+
+.PHONY: run test test-all lint perf clean-venv
+
+$(BIN)/.installed: pyproject.toml constraints.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	# torch first and pinned: an unpinned torch pulls a several-GB CUDA build.
+	$(BIN)/pip install -q torch==2.13.0
+	$(BIN)/pip install -q -c constraints.txt -e '.[dev]'
+	touch $@
+
+## The main job on the embedded default (quick profile).
+run: $(BIN)/.installed
+	$(BIN)/snakemake --cores $(CORES)
+
+## The default test suite (slow tests excluded).
+test: $(BIN)/.installed
+	$(BIN)/python -m pytest -q
+
+## Every test, including the ones marked slow.
+test-all: $(BIN)/.installed
+	$(BIN)/python -m pytest -q -m ''
+
+lint: $(BIN)/.installed
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+clean-venv:
+	rm -rf $(VENV)

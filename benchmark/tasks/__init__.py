@@ -1,0 +1,274 @@
+"""Task registry: an env factory, a horizon, and the env's reward and termination as batched
+torch functions, given to the model-based algorithms as in the paper.
+
+Every reward and termination function reads its weights and bounds from an instance of the
+task's env, never from constants copied here, so ``make_task("hopper", ctrl_cost_weight=0.3)``
+stays exact. ``tests/test_tasks.py`` checks each against the env on real transitions.
+
+Observations keep absolute positions (``exclude_current_positions_from_observation=False``)
+because the forward reward needs x; :attr:`Task.position_dims` says which dimensions they
+are, so policies and dynamics models can leave them out of their inputs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+import torch
+
+from benchmark.tasks.envs import register_envs
+
+RewardFn = Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
+TerminationFn = Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
+
+register_envs()
+
+
+def _never_terminates(obs: torch.Tensor, act: torch.Tensor, next_obs: torch.Tensor) -> torch.Tensor:
+    return torch.zeros(next_obs.shape[:-1], dtype=torch.bool, device=next_obs.device)
+
+
+def _ctrl_cost(act: torch.Tensor, weight: float) -> torch.Tensor:
+    return weight * act.square().sum(-1)
+
+
+def _forward_velocity(obs: torch.Tensor, next_obs: torch.Tensor, dt: float) -> torch.Tensor:
+    """x velocity from the x position at observation dimension 0, as the envs compute it."""
+    return (next_obs[..., 0] - obs[..., 0]) / dt
+
+
+# Each builder takes the unwrapped env instance and returns (reward_fn, termination_fn).
+
+
+def _halfcheetah_fns(env: Any) -> tuple[RewardFn, TerminationFn]:
+    w_forward, w_ctrl, dt = env._forward_reward_weight, env._ctrl_cost_weight, env.dt
+
+    def reward_fn(obs, act, next_obs):
+        return w_forward * _forward_velocity(obs, next_obs, dt) - _ctrl_cost(act, w_ctrl)
+
+    return reward_fn, _never_terminates
+
+
+_swimmer_fns = _halfcheetah_fns  # same reward: forward velocity of qpos[0] minus control cost
+
+
+def _hopper_healthy(env: Any) -> Callable[[torch.Tensor], torch.Tensor]:
+    min_state, max_state = env._healthy_state_range
+    min_z, max_z = env._healthy_z_range
+    min_angle, max_angle = env._healthy_angle_range
+
+    def healthy(next_obs: torch.Tensor) -> torch.Tensor:
+        # obs = [x, z, angle, other qpos, qvel]; state_vector()[2:] is obs[2:].
+        state = next_obs[..., 2:]
+        z, angle = next_obs[..., 1], next_obs[..., 2]
+        return (
+            ((min_state < state) & (state < max_state)).all(-1)
+            & (min_z < z)
+            & (z < max_z)
+            & (min_angle < angle)
+            & (angle < max_angle)
+        )
+
+    return healthy
+
+
+def _walker2d_healthy(env: Any) -> Callable[[torch.Tensor], torch.Tensor]:
+    min_z, max_z = env._healthy_z_range
+    min_angle, max_angle = env._healthy_angle_range
+
+    def healthy(next_obs: torch.Tensor) -> torch.Tensor:
+        z, angle = next_obs[..., 1], next_obs[..., 2]
+        return (min_z < z) & (z < max_z) & (min_angle < angle) & (angle < max_angle)
+
+    return healthy
+
+
+def _ant_healthy(env: Any) -> Callable[[torch.Tensor], torch.Tensor]:
+    min_z, max_z = env._healthy_z_range
+    n_state = env.data.qpos.size + env.data.qvel.size
+
+    def healthy(next_obs: torch.Tensor) -> torch.Tensor:
+        z = next_obs[..., 2]
+        return torch.isfinite(next_obs[..., :n_state]).all(-1) & (min_z <= z) & (z <= max_z)
+
+    return healthy
+
+
+def _legged_fns(
+    healthy_of: Callable[[Any], Callable[[torch.Tensor], torch.Tensor]],
+) -> Callable[[Any], tuple[RewardFn, TerminationFn]]:
+    """Forward velocity + healthy bonus - control (- contact) cost; ends when unhealthy."""
+
+    def build(env: Any) -> tuple[RewardFn, TerminationFn]:
+        healthy = healthy_of(env)
+        w_forward, w_ctrl, dt = env._forward_reward_weight, env._ctrl_cost_weight, env.dt
+        healthy_reward = env._healthy_reward
+        terminate_when_unhealthy = env._terminate_when_unhealthy
+        w_contact = getattr(env, "_contact_cost_weight", 0.0)
+        contact_start = env.data.qpos.size + env.data.qvel.size
+        if w_contact != 0.0 and not env._include_cfrc_ext_in_observation:
+            raise ValueError(
+                "contact_cost_weight != 0 needs include_cfrc_ext_in_observation=True: "
+                "the contact cost is not a function of the observation otherwise"
+            )
+
+        def reward_fn(obs, act, next_obs):
+            reward = (
+                w_forward * _forward_velocity(obs, next_obs, dt)
+                + healthy_reward * healthy(next_obs).to(next_obs.dtype)
+                - _ctrl_cost(act, w_ctrl)
+            )
+            if w_contact != 0.0:
+                # The observation holds the clipped external forces of bodies 1..n; body 0
+                # (the world) has none.
+                reward = reward - w_contact * next_obs[..., contact_start:].square().sum(-1)
+            return reward
+
+        def termination_fn(obs, act, next_obs):
+            if not terminate_when_unhealthy:
+                return _never_terminates(obs, act, next_obs)
+            return ~healthy(next_obs)
+
+        return reward_fn, termination_fn
+
+    return build
+
+
+def _pr2reach_fns(env: Any) -> tuple[RewardFn, TerminationFn]:
+    w_dist, w_ctrl = env._reward_dist_weight, env._reward_control_weight
+
+    def reward_fn(obs, act, next_obs):
+        tip, goal = next_obs[..., 14:17], next_obs[..., 17:20]
+        return -w_dist * (tip - goal).square().sum(-1) - _ctrl_cost(act, w_ctrl)
+
+    return reward_fn, _never_terminates
+
+
+def _point2d_fns(env: Any) -> tuple[RewardFn, TerminationFn]:
+    goal = torch.as_tensor(env.goal)
+
+    def reward_fn(obs, act, next_obs):
+        return -(next_obs - goal.to(next_obs)).norm(dim=-1)
+
+    return reward_fn, _never_terminates
+
+
+@dataclass(frozen=True)
+class TaskSpec:
+    """A registry entry: how to build a task's env and its reward/termination functions."""
+
+    env_id: str
+    horizon: int
+    build_fns: Callable[[Any], tuple[RewardFn, TerminationFn]]
+    env_kwargs: dict[str, Any] = field(default_factory=dict)
+    position_dims: tuple[int, ...] = ()
+    description: str = ""
+
+
+_LOCOMOTION_KWARGS = {"exclude_current_positions_from_observation": False}
+
+TASKS: dict[str, TaskSpec] = {
+    "halfcheetah": TaskSpec(
+        "HalfCheetah-v5", 200, _halfcheetah_fns, _LOCOMOTION_KWARGS, (0,), "HalfCheetah-v5"
+    ),
+    "hopper": TaskSpec(
+        "Hopper-v5", 200, _legged_fns(_hopper_healthy), _LOCOMOTION_KWARGS, (0,), "Hopper-v5"
+    ),
+    "walker2d": TaskSpec(
+        "Walker2d-v5", 200, _legged_fns(_walker2d_healthy), _LOCOMOTION_KWARGS, (0,), "Walker2d-v5"
+    ),
+    "ant": TaskSpec(
+        "mbbench/Ant-v5",
+        200,
+        _legged_fns(_ant_healthy),
+        {
+            **_LOCOMOTION_KWARGS,
+            # The 2018 Ant: a 27-d observation (29 with x, y) and no contact cost.
+            "include_cfrc_ext_in_observation": False,
+            "contact_cost_weight": 0.0,
+        },
+        (0, 1),
+        "Ant-v5 as in 2018 (27-d observation, no contact cost; x velocity from qpos)",
+    ),
+    "swimmer": TaskSpec(
+        "Swimmer-v5", 200, _swimmer_fns, _LOCOMOTION_KWARGS, (0, 1), "Swimmer-v5"
+    ),
+    "pr2reach": TaskSpec(
+        "mbbench/PR2Reach-v0",
+        200,
+        _pr2reach_fns,
+        description="7-DoF arm (Gymnasium Pusher) reaching a goal drawn from a box",
+    ),
+    "point2d": TaskSpec(
+        "mbbench/Point2D-v0", 30, _point2d_fns, description="2D point env of Fig. 2"
+    ),
+}
+
+
+class UnknownTaskError(KeyError):
+    """Raised for a task name that is not registered."""
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
+class Task:
+    """A benchmark task: a Gymnasium env with fixed kwargs and horizon, plus its reward and
+    termination as batched torch functions of ``(obs, act, next_obs)`` on the env's own
+    observations (shape ``[..., obs_dim]``)."""
+
+    def __init__(self, name: str, spec: TaskSpec, horizon: int, env_kwargs: dict[str, Any]):
+        self.name = name
+        self.env_id = spec.env_id
+        self.horizon = int(horizon)
+        self.env_kwargs = dict(env_kwargs)
+        self.position_dims = spec.position_dims
+        env = gym.make(self.env_id, **self.env_kwargs)
+        try:
+            obs_space, act_space = env.observation_space, env.action_space
+            if not isinstance(act_space, gym.spaces.Box):
+                raise TypeError(f"task {name!r}: only continuous (Box) action spaces are supported")
+            self.obs_dim = int(np.prod(obs_space.shape))
+            self.act_dim = int(np.prod(act_space.shape))
+            self.action_low = act_space.low.astype(np.float64)
+            self.action_high = act_space.high.astype(np.float64)
+            self.reward_fn, self.termination_fn = spec.build_fns(env.unwrapped)
+        finally:
+            env.close()
+
+    @property
+    def model_input_dims(self) -> list[int]:
+        """Observation dimensions a policy or dynamics model should see (positions removed)."""
+        return [d for d in range(self.obs_dim) if d not in self.position_dims]
+
+    def make_env(self, render_mode: str | None = None) -> gym.Env:
+        """A fresh env with the task's kwargs and a TimeLimit of ``horizon`` steps."""
+        return gym.make(
+            self.env_id, max_episode_steps=self.horizon, render_mode=render_mode, **self.env_kwargs
+        )
+
+    def __repr__(self) -> str:
+        return f"Task({self.name!r}, horizon={self.horizon}, obs_dim={self.obs_dim}, act_dim={self.act_dim})"
+
+
+def list_tasks() -> list[str]:
+    """Names of the registered tasks."""
+    return sorted(TASKS)
+
+
+def make_task(name: str, horizon: int | None = None, **env_kwargs: Any) -> Task:
+    """Build a registered task; ``env_kwargs`` override the task's env kwargs."""
+    if name not in TASKS:
+        raise UnknownTaskError(f"unknown task {name!r}; choose from: {', '.join(list_tasks())}")
+    spec = TASKS[name]
+    horizon = spec.horizon if horizon is None else horizon
+    if not isinstance(horizon, int) or isinstance(horizon, bool) or horizon < 1:
+        raise ValueError(f"horizon must be a positive integer, got {horizon!r}")
+    return Task(name, spec, horizon, {**spec.env_kwargs, **env_kwargs})
+
+
+__all__ = ["Task", "TaskSpec", "TASKS", "UnknownTaskError", "list_tasks", "make_task"]

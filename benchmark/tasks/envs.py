@@ -1,0 +1,141 @@
+"""Environments the suite defines itself: the paper's 2D point env, its PR2 reaching task
+(on Gymnasium's Pusher arm) and an Ant-v5 whose forward reward can be recomputed from the
+observation.
+
+They are registered with Gymnasium under the ``mbbench/`` namespace when
+:mod:`benchmark.tasks` is imported.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+from gymnasium import spaces
+from gymnasium.envs.mujoco.ant_v5 import AntEnv
+from gymnasium.envs.mujoco.pusher_v5 import PusherEnv
+
+
+class Point2DEnv(gym.Env):
+    """The 2D point env of the paper's Fig. 2.
+
+    s' = s + clip(a, -max_step, max_step), r = -||s' - goal||, s_0 ~ U(-start_range,
+    start_range)^2. It never terminates; the horizon (30 in the paper) is the TimeLimit's.
+    """
+
+    metadata: dict[str, Any] = {"render_modes": []}
+
+    def __init__(
+        self,
+        max_step: float = 0.1,
+        start_range: float = 2.0,
+        goal: tuple[float, float] = (0.0, 0.0),
+        render_mode: str | None = None,
+    ) -> None:
+        if max_step <= 0 or start_range <= 0:
+            raise ValueError("max_step and start_range must be positive")
+        self.max_step = float(max_step)
+        self.start_range = float(start_range)
+        self.goal = np.asarray(goal, dtype=np.float64)
+        self.render_mode = render_mode
+        self.action_space = spaces.Box(-self.max_step, self.max_step, (2,), np.float32)
+        self.observation_space = spaces.Box(-np.inf, np.inf, (2,), np.float64)
+        self._state = np.zeros(2)
+
+    def reset(self, *, seed: int | None = None, options: dict | None = None):
+        super().reset(seed=seed)
+        self._state = self.np_random.uniform(-self.start_range, self.start_range, size=2)
+        return self._state.copy(), {}
+
+    def step(self, action):
+        step = np.clip(np.asarray(action, dtype=np.float64), -self.max_step, self.max_step)
+        self._state = self._state + step
+        reward = -float(np.linalg.norm(self._state - self.goal))
+        return self._state.copy(), reward, False, False, {}
+
+
+class PR2ReachEnv(PusherEnv):
+    """The paper's PR2 task as a reaching task on Gymnasium's 7-DoF Pusher arm.
+
+    A goal is drawn uniformly from the box [goal_low, goal_high] at every reset; the reward
+    is -reward_dist_weight * ||tip - goal||^2 - reward_control_weight * ||a||^2. The
+    observation is the arm's 7 joint angles and velocities, the tip position and the goal
+    (20 numbers). The pusher's object is parked out of the arm's reach.
+    """
+
+    def __init__(
+        self,
+        goal_low: tuple[float, float, float] = (0.3, -0.9, -0.1),
+        goal_high: tuple[float, float, float] = (0.8, -0.3, 0.3),
+        reward_dist_weight: float = 1.0,
+        reward_control_weight: float = 0.1,
+        **kwargs: Any,
+    ) -> None:
+        self.goal_low = np.asarray(goal_low, dtype=np.float64)
+        self.goal_high = np.asarray(goal_high, dtype=np.float64)
+        if self.goal_low.shape != (3,) or np.any(self.goal_low > self.goal_high):
+            raise ValueError("goal_low and goal_high must be 3-vectors with goal_low <= goal_high")
+        self._goal = (self.goal_low + self.goal_high) / 2
+        super().__init__(
+            reward_dist_weight=reward_dist_weight,
+            reward_control_weight=reward_control_weight,
+            **kwargs,
+        )
+        self.observation_space = spaces.Box(-np.inf, np.inf, (20,), np.float64)
+
+    def _get_rew(self, action):
+        tip = self.get_body_com("tips_arm")
+        reward_dist = -self._reward_dist_weight * float(np.sum(np.square(tip - self._goal)))
+        reward_ctrl = -self._reward_control_weight * float(np.sum(np.square(action)))
+        return reward_dist + reward_ctrl, {"reward_dist": reward_dist, "reward_ctrl": reward_ctrl}
+
+    def reset_model(self):
+        self._goal = self.np_random.uniform(self.goal_low, self.goal_high)
+        qpos = self.init_qpos.copy()
+        qpos[-4:-2] = (5.0, 5.0)  # the object, far out of reach
+        # The goal marker's slide joints are (y, x): put it under the goal, for rendering.
+        offset = self._goal[:2] - self.model.body("goal").pos[:2]
+        qpos[-2:] = offset[::-1]
+        qvel = self.init_qvel + self.np_random.uniform(-0.005, 0.005, size=self.model.nv)
+        qvel[-4:] = 0
+        self.set_state(qpos, qvel)
+        return self._get_obs()
+
+    def _get_obs(self):
+        return np.concatenate(
+            [
+                self.data.qpos.flatten()[:7],
+                self.data.qvel.flatten()[:7],
+                self.get_body_com("tips_arm"),
+                self._goal,
+            ]
+        )
+
+
+class QposAntEnv(AntEnv):
+    """Ant-v5 with the forward velocity taken from qpos, as in the other locomotion envs.
+
+    Ant-v5 measures it on the torso's ``xpos``, which MuJoCo computes at the start of
+    ``mj_step``: it lags qpos by one physics substep, so the reward is not a function of
+    (obs, action, next_obs) (measured: off by up to 0.07 a step). Everything else is Ant-v5.
+    """
+
+    def step(self, action):
+        x_before = float(self.data.qpos[0])
+        observation, _, terminated, truncated, info = super().step(action)
+        x_velocity = (float(self.data.qpos[0]) - x_before) / self.dt
+        reward, reward_info = self._get_rew(x_velocity, action)
+        info.update(reward_info, x_velocity=x_velocity)
+        return observation, reward, terminated, truncated, info
+
+
+def register_envs() -> None:
+    """Register this module's envs with Gymnasium (idempotent)."""
+    for env_id, entry_point in [
+        ("mbbench/Point2D-v0", f"{__name__}:Point2DEnv"),
+        ("mbbench/PR2Reach-v0", f"{__name__}:PR2ReachEnv"),
+        ("mbbench/Ant-v5", f"{__name__}:QposAntEnv"),
+    ]:
+        if env_id not in gym.registry:
+            gym.register(env_id, entry_point=entry_point)

@@ -1,0 +1,123 @@
+"""The reward and termination functions given to the model-based algorithms equal the env's
+own, on real transitions, at default and non-default env kwargs."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from benchmark.tasks import UnknownTaskError, list_tasks, make_task
+
+N_TRANSITIONS = 2000
+
+NON_DEFAULT_KWARGS = {
+    "halfcheetah": {"forward_reward_weight": 0.7, "ctrl_cost_weight": 0.3},
+    "hopper": {"ctrl_cost_weight": 0.3, "healthy_reward": 2.0, "healthy_z_range": (0.9, 1.5)},
+    "walker2d": {
+        "ctrl_cost_weight": 0.01,
+        "healthy_reward": 0.5,
+        "healthy_angle_range": (-0.5, 0.5),
+    },
+    "ant": {
+        "ctrl_cost_weight": 0.2,
+        "healthy_reward": 0.5,
+        "healthy_z_range": (0.3, 0.9),
+        "include_cfrc_ext_in_observation": True,
+        "contact_cost_weight": 5e-4,
+    },
+    "swimmer": {"forward_reward_weight": 2.0, "ctrl_cost_weight": 1e-3},
+    "pr2reach": {"reward_dist_weight": 2.0, "reward_control_weight": 0.05},
+    "point2d": {"goal": (0.5, -0.5), "max_step": 0.2},
+}
+
+
+def collect(task, action_scale: float, seed: int = 0):
+    """Real transitions under uniform random actions scaled by ``action_scale``."""
+    env = task.make_env()
+    rng = np.random.default_rng(seed)
+    obs, _ = env.reset(seed=seed)
+    rows = {"obs": [], "act": [], "next_obs": [], "reward": [], "terminated": []}
+    for _ in range(N_TRANSITIONS):
+        act = rng.uniform(task.action_low, task.action_high) * action_scale
+        next_obs, reward, terminated, truncated, _ = env.step(act)
+        for key, value in zip(rows, (obs, act, next_obs, reward, terminated), strict=True):
+            rows[key].append(value)
+        obs = next_obs
+        if terminated or truncated:
+            obs, _ = env.reset()
+    env.close()
+    return {k: torch.as_tensor(np.asarray(v), dtype=torch.float64) for k, v in rows.items()}
+
+
+@pytest.mark.parametrize("action_scale", [1.0, 1.5])
+@pytest.mark.parametrize("kwargs_kind", ["default", "non_default"])
+@pytest.mark.parametrize("name", list_tasks())
+def test_reward_and_termination_match_env(name, kwargs_kind, action_scale):
+    kwargs = NON_DEFAULT_KWARGS[name] if kwargs_kind == "non_default" else {}
+    task = make_task(name, **kwargs)
+    data = collect(task, action_scale)
+    reward = task.reward_fn(data["obs"], data["act"], data["next_obs"])
+    terminated = task.termination_fn(data["obs"], data["act"], data["next_obs"])
+    assert reward.shape == (N_TRANSITIONS,) and terminated.dtype == torch.bool
+    np.testing.assert_allclose(reward.numpy(), data["reward"].numpy(), rtol=0, atol=1e-5)
+    np.testing.assert_array_equal(terminated.numpy(), data["terminated"].bool().numpy())
+
+
+def test_every_kwargs_table_entry_is_a_task():
+    assert set(NON_DEFAULT_KWARGS) == set(list_tasks())
+
+
+def test_hopper_terminations_are_exercised():
+    """The tight z range makes hoppers fall often: the termination check is not vacuous."""
+    task = make_task("hopper", **NON_DEFAULT_KWARGS["hopper"])
+    data = collect(task, 1.0)
+    assert 10 < int(data["terminated"].sum()) < N_TRANSITIONS
+
+
+def test_hopper_without_termination_still_pays_health():
+    task = make_task("hopper", terminate_when_unhealthy=False, healthy_z_range=(1.2, 2.0))
+    data = collect(task, 1.0)
+    reward = task.reward_fn(data["obs"], data["act"], data["next_obs"])
+    np.testing.assert_allclose(reward.numpy(), data["reward"].numpy(), atol=1e-5)
+    assert not task.termination_fn(data["obs"], data["act"], data["next_obs"]).any()
+
+
+def test_reward_fns_are_batched_over_leading_dims():
+    task = make_task("halfcheetah")
+    obs = torch.randn(4, 5, task.obs_dim)
+    act = torch.randn(4, 5, task.act_dim)
+    assert task.reward_fn(obs, act, obs + 0.1).shape == (4, 5)
+    assert task.termination_fn(obs, act, obs).shape == (4, 5)
+
+
+def test_task_attributes():
+    task = make_task("halfcheetah", horizon=123)
+    assert (task.name, task.horizon, task.obs_dim, task.act_dim) == ("halfcheetah", 123, 18, 6)
+    assert task.position_dims == (0,) and len(task.model_input_dims) == 17
+    env = task.make_env()
+    assert env.spec.max_episode_steps == 123
+    env.close()
+    ant = make_task("ant")
+    assert ant.obs_dim == 29 and len(ant.model_input_dims) == 27  # the 2018 Ant's 27-d obs
+    assert make_task("point2d").horizon == 30
+    assert make_task("pr2reach").act_dim == 7
+
+
+def test_pr2reach_goal_is_drawn_from_the_box():
+    task = make_task("pr2reach")
+    env = task.make_env()
+    goals = np.array([env.reset(seed=s)[0][17:20] for s in range(50)])
+    low, high = env.unwrapped.goal_low, env.unwrapped.goal_high
+    assert np.all(goals >= low) and np.all(goals <= high)
+    assert np.all(goals.std(0) > 0.05)  # actually random
+
+
+def test_unknown_task_names_the_choices():
+    with pytest.raises(UnknownTaskError, match="halfcheetah"):
+        make_task("halfcheeta")
+
+
+def test_unobservable_contact_cost_is_refused():
+    with pytest.raises(ValueError, match="include_cfrc_ext_in_observation"):
+        make_task("ant", contact_cost_weight=5e-4)
