@@ -194,9 +194,7 @@ TASKS: dict[str, TaskSpec] = {
         (0, 1),
         "Ant-v5 as in 2018 (27-d observation, no contact cost; x velocity from qpos)",
     ),
-    "swimmer": TaskSpec(
-        "Swimmer-v5", 200, _swimmer_fns, _LOCOMOTION_KWARGS, (0, 1), "Swimmer-v5"
-    ),
+    "swimmer": TaskSpec("Swimmer-v5", 200, _swimmer_fns, _LOCOMOTION_KWARGS, (0, 1), "Swimmer-v5"),
     "pr2reach": TaskSpec(
         "mbbench/PR2Reach-v0",
         200,
@@ -252,7 +250,8 @@ class Task:
         )
 
     def __repr__(self) -> str:
-        return f"Task({self.name!r}, horizon={self.horizon}, obs_dim={self.obs_dim}, act_dim={self.act_dim})"
+        dims = f"obs_dim={self.obs_dim}, act_dim={self.act_dim}"
+        return f"Task({self.name!r}, horizon={self.horizon}, {dims})"
 
 
 def list_tasks() -> list[str]:

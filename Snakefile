@@ -1,0 +1,27 @@
+# Thin entry point: configuration, rule files, and the final targets.
+# `snakemake --cores 2` runs the embedded default (workflow/config/default.yaml);
+# `--configfile workflow/config/paper.yaml` the full reproduction.
+from snakemake.utils import min_version, validate
+
+min_version("9.0")
+
+
+# The default applies only when no --configfile is given: Snakemake would otherwise merge the
+# default's experiments into the chosen config's.
+if not config:
+
+    configfile: "workflow/config/default.yaml"
+
+
+
+validate(config, "workflow/schemas/config.schema.yaml")
+
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/train.smk"
+include: "workflow/rules/aggregate.smk"
+
+
+rule all:
+    input:
+        f"{RESULTS}/summary/runs.csv",

@@ -1,0 +1,82 @@
+"""Algorithm registry.
+
+Algorithms register with ``@register("name")``. Outside packages add theirs through the entry
+point group ``mbbench.algorithms`` (an entry point names an :class:`Algorithm` subclass):
+
+    [project.entry-points."mbbench.algorithms"]
+    myalgo = "mypackage.myalgo:MyAlgo"
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from importlib import import_module
+from importlib.metadata import entry_points
+
+from algorithms.base import Algorithm, AlgorithmConfig
+
+ENTRY_POINT_GROUP = "mbbench.algorithms"
+_REGISTRY: dict[str, type[Algorithm]] = {}
+# Built-in algorithm modules, imported on first lookup so `import algorithms` stays cheap.
+_BUILTIN_MODULES = ["algorithms.random_policy"]
+_loaded = False
+
+
+class UnknownAlgorithmError(KeyError):
+    """Raised for an algorithm name that is not registered."""
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
+def register(name: str) -> Callable[[type[Algorithm]], type[Algorithm]]:
+    """Class decorator: make an :class:`Algorithm` available as ``name``."""
+
+    def decorate(cls: type[Algorithm]) -> type[Algorithm]:
+        if not (isinstance(cls, type) and issubclass(cls, Algorithm)):
+            raise TypeError(f"{cls!r} is not an Algorithm subclass")
+        if name in _REGISTRY and _REGISTRY[name] is not cls:
+            raise ValueError(f"algorithm {name!r} is already registered by {_REGISTRY[name]!r}")
+        cls.name = name
+        _REGISTRY[name] = cls
+        return cls
+
+    return decorate
+
+
+def _load_all() -> None:
+    global _loaded
+    if _loaded:
+        return
+    _loaded = True
+    for module in _BUILTIN_MODULES:
+        import_module(module)
+    for entry in entry_points(group=ENTRY_POINT_GROUP):
+        if entry.name not in _REGISTRY:
+            register(entry.name)(entry.load())
+
+
+def list_algorithms() -> list[str]:
+    """Names of the registered algorithms (built-in and plugins)."""
+    _load_all()
+    return sorted(_REGISTRY)
+
+
+def get_algorithm(name: str) -> type[Algorithm]:
+    """The algorithm class registered as ``name``."""
+    _load_all()
+    if name not in _REGISTRY:
+        raise UnknownAlgorithmError(
+            f"unknown algorithm {name!r}; choose from: {', '.join(sorted(_REGISTRY))}"
+        )
+    return _REGISTRY[name]
+
+
+__all__ = [
+    "Algorithm",
+    "AlgorithmConfig",
+    "UnknownAlgorithmError",
+    "get_algorithm",
+    "list_algorithms",
+    "register",
+]

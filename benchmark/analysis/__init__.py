@@ -1,0 +1,1 @@
+"""Analysis of run directories: aggregation, statistics, figures, tables, report."""

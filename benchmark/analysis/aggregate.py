@@ -1,0 +1,56 @@
+"""All run directories under a root into one tidy table (one row per evaluation point).
+
+Runs that failed, are still running, or whose files are malformed are kept, with their
+status and error, as one row with no evaluation columns: they are never silently dropped.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pandas as pd
+
+from benchmark.rundir import RunDir, RunDirError, read_progress
+
+ID_COLUMNS = ["experiment", "task", "algo", "seed", "status", "error", "run_dir"]
+
+
+def find_runs(root: str | Path) -> list[RunDir]:
+    """Run directories (those with a meta.json) under ``root``, sorted by path."""
+    return [RunDir(p.parent) for p in sorted(Path(root).rglob("meta.json"))]
+
+
+def aggregate(root: str | Path, warn: bool = True) -> pd.DataFrame:
+    """One tidy DataFrame of every evaluation point of every run under ``root``."""
+    root = Path(root)
+    frames = []
+    for run in find_runs(root):
+        ids: dict[str, object] = {"run_dir": str(run.path)}
+        try:
+            meta = run.read_meta()
+            config = run.read_config()
+            parts = run.path.relative_to(root).parts
+            ids |= {
+                "experiment": parts[0] if len(parts) == 4 else "",
+                "task": config["task"],
+                "algo": config["algo"],
+                "seed": int(config["seed"]),
+                "status": meta.get("status", "unknown"),
+                "error": meta.get("error") or "",
+            }
+            rows = read_progress(run.progress_path) if run.progress_path.exists() else []
+        except (RunDirError, KeyError, ValueError, OSError) as error:
+            if warn:
+                print(f"warning: {run.path}: malformed run ({error})", file=sys.stderr)
+            ids |= {"status": "malformed", "error": str(error)}
+            rows = []
+        frame = pd.DataFrame(rows) if rows else pd.DataFrame([{}])
+        for key in ID_COLUMNS:
+            frame[key] = ids.get(key, "")
+        frames.append(frame)
+    if not frames:
+        return pd.DataFrame(columns=ID_COLUMNS)
+    table = pd.concat(frames, ignore_index=True)
+    other = [c for c in table.columns if c not in ID_COLUMNS]
+    return table[ID_COLUMNS + other]

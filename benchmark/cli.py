@@ -1,0 +1,125 @@
+"""The ``mbbench`` command line."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from algorithms import UnknownAlgorithmError, get_algorithm, list_algorithms
+from benchmark.config import ConfigError, parse_assignments
+from benchmark.rundir import RunDirError
+from benchmark.tasks import TASKS, UnknownTaskError, list_tasks
+
+USAGE_ERRORS = (ConfigError, UnknownTaskError, UnknownAlgorithmError, RunDirError)
+"""Errors caused by the user's input: one line on stderr, exit code 2, nothing written."""
+
+NOT_AVAILABLE = {
+    "acktr": "baseline of the paper with no implementation in Stable-Baselines3 or sb3-contrib; "
+    "not run, shown as such in the tables",
+}
+
+
+def _first_line(text: str | None) -> str:
+    return (text or "").strip().splitlines()[0] if text else ""
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    print("algorithms:")
+    for name in list_algorithms():
+        cls = get_algorithm(name)
+        presets = f" [presets: {', '.join(sorted(cls.presets))}]" if cls.presets else ""
+        print(f"  {name:12s} {_first_line(cls.__doc__)}{presets}")
+    for name, why in NOT_AVAILABLE.items():
+        print(f"  {name:12s} (not available) {why}")
+    print("tasks:")
+    for name in list_tasks():
+        spec = TASKS[name]
+        print(f"  {name:12s} horizon {spec.horizon:4d}  {spec.env_id:22s} {spec.description}")
+    return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from benchmark.run import default_run_dir, execute, resolve_run
+
+    overrides = parse_assignments(args.set or [])
+    resolved = resolve_run(args.algo, args.task, args.seed, args.steps, overrides, args.preset)
+    out = args.out or default_run_dir(resolved.config)
+    execute(resolved, out, device=args.device, verbose=not args.quiet)
+    print(out)
+    return 0
+
+
+def cmd_aggregate(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from benchmark.analysis.aggregate import aggregate
+    from benchmark.rundir import atomic_write_text
+
+    root = Path(args.root)
+    if not root.is_dir():
+        raise RunDirError(f"{root}: no such results directory")
+    table = aggregate(root)
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(out, table.to_csv(index=False))
+    counts = table.drop_duplicates("run_dir")["status"].value_counts().to_dict()
+    print(f"{out}: {len(table)} rows from {sum(counts.values())} runs {counts}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="mbbench", description="Model-based meta-RL reproducibility benchmark"
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p_list = sub.add_parser("list", help="list algorithms and tasks")
+    p_list.set_defaults(func=cmd_list)
+
+    p_run = sub.add_parser("run", help="train one (algorithm, task, seed) into a run directory")
+    p_run.add_argument("--algo", required=True, help="algorithm name (see `mbbench list`)")
+    p_run.add_argument("--task", required=True, help="task name (see `mbbench list`)")
+    p_run.add_argument("--seed", type=int, default=0)
+    p_run.add_argument("--steps", type=int, required=True, help="budget of real env steps")
+    p_run.add_argument(
+        "--set",
+        action="append",
+        metavar="KEY=VALUE",
+        help="override a setting: an algorithm field, run.eval_every / run.eval_episodes / "
+        "run.horizon, or env.KWARG for the env (repeatable)",
+    )
+    p_run.add_argument(
+        "--preset", default=None, help="named config of the algorithm (paper, quick)"
+    )
+    p_run.add_argument(
+        "--out", default=None, help="run directory (default results/runs/manual/...)"
+    )
+    p_run.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda")
+    p_run.add_argument("--quiet", action="store_true", help="no per-evaluation log lines")
+    p_run.set_defaults(func=cmd_run)
+
+    p_agg = sub.add_parser("aggregate", help="collect every run directory into one CSV")
+    p_agg.add_argument("root", help="folder holding run directories (e.g. results/runs)")
+    p_agg.add_argument("--out", required=True, help="CSV file to write")
+    p_agg.set_defaults(func=cmd_aggregate)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    from benchmark.run import RunFailed
+
+    try:
+        return args.func(args)
+    except USAGE_ERRORS as error:
+        print(f"mbbench: error: {error}", file=sys.stderr)
+        return 2
+    except RunFailed as error:
+        print(f"mbbench: {error}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,229 @@
+"""One run, start to finish: resolve and validate the configuration, prepare or resume the run
+directory, train, and record the outcome in meta.json.
+
+Everything that can be checked is checked before anything is written: a bad config never
+creates or touches a run directory.
+"""
+
+from __future__ import annotations
+
+import random
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from algorithms import Algorithm, AlgorithmConfig, get_algorithm
+from benchmark.config import (
+    ConfigError,
+    apply_overrides,
+    fields_of,
+    param,
+    to_dict,
+    unknown_key_error,
+)
+from benchmark.rundir import (
+    Evaluator,
+    RunDir,
+    RunDirError,
+    RunLogger,
+    finish_meta,
+    new_meta,
+    read_progress,
+)
+from benchmark.tasks import Task, make_task
+
+
+@dataclass
+class RunConfig:
+    """Settings of the harness, shared by every algorithm."""
+
+    eval_every: int = param(5000, ge=1)
+    """Real env steps between evaluation points."""
+    eval_episodes: int = param(5, ge=1)
+    """Episodes of the current policy per evaluation point (not counted as learning samples)."""
+    horizon: int | None = param(None, ge=1)
+    """Episode length in steps; None keeps the task's default."""
+
+
+class RunFailed(RuntimeError):
+    """The run started but did not finish; meta.json holds the reason."""
+
+
+@dataclass
+class ResolvedRun:
+    """A fully validated run: what to build, and the config to record."""
+
+    algorithm_cls: type[Algorithm]
+    task: Task
+    algorithm_config: AlgorithmConfig
+    run_config: RunConfig
+    config: dict[str, Any]
+
+
+def _split_overrides(
+    overrides: dict[str, Any], algorithm_cls: type[Algorithm]
+) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
+    """Sort ``--set`` keys into run settings, env kwargs (``env.X``) and algorithm settings."""
+    run_keys, algo_keys = set(fields_of(RunConfig)), set(fields_of(algorithm_cls.Config))
+    run, env, algo = {}, {}, {}
+    for key, value in overrides.items():
+        if key.startswith("env."):
+            env[key[4:]] = value
+        elif key.startswith("run.") or key in run_keys:
+            run[key.removeprefix("run.")] = value
+        elif key.startswith("algo.") or key in algo_keys:
+            algo[key.removeprefix("algo.")] = value
+        else:
+            valid = sorted(run_keys | algo_keys) + ["env.<env kwarg>"]
+            raise unknown_key_error(key, valid)
+    ambiguous = run_keys & algo_keys & set(overrides)
+    if ambiguous:
+        raise ConfigError(f"ambiguous keys {sorted(ambiguous)}: write run.KEY or algo.KEY")
+    return run, env, algo
+
+
+def resolve_run(
+    algo: str,
+    task: str,
+    seed: int,
+    steps: int,
+    overrides: dict[str, Any] | None = None,
+    preset: str | None = None,
+) -> ResolvedRun:
+    """Validate everything about a run without touching the disk."""
+    if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
+        raise ConfigError(f"seed: must be a non-negative integer, got {seed!r}")
+    if not isinstance(steps, int) or isinstance(steps, bool) or steps < 1:
+        raise ConfigError(f"steps: must be a positive integer, got {steps!r}")
+    algorithm_cls = get_algorithm(algo)
+    run_over, env_over, algo_over = _split_overrides(overrides or {}, algorithm_cls)
+    if preset is not None and preset not in algorithm_cls.presets:
+        choices = ", ".join(sorted(algorithm_cls.presets)) or "none"
+        raise ConfigError(f"unknown preset {preset!r} for {algo}; choose from: {choices}")
+    preset_values = algorithm_cls.presets.get(preset, {}) if preset else {}
+    algorithm_config = apply_overrides(algorithm_cls.Config(), {**preset_values, **algo_over})
+    run_config = apply_overrides(RunConfig(), run_over, "run.")
+    try:
+        task_obj = make_task(task, horizon=run_config.horizon, **env_over)
+    except TypeError as error:  # gymnasium raises TypeError for an unknown env kwarg
+        raise ConfigError(f"env kwargs {sorted(env_over)} rejected by {task}: {error}") from None
+    if algorithm_cls.continuous_actions_only and task_obj.act_dim < 1:
+        raise ConfigError(f"{algo} needs a continuous action space; {task} has none")
+    config = {
+        "algo": algo,
+        "task": task,
+        "seed": seed,
+        "steps": steps,
+        "preset": preset,
+        "run": to_dict(run_config),
+        "env": {k: list(v) if isinstance(v, tuple) else v for k, v in env_over.items()},
+        "algorithm": to_dict(algorithm_config),
+    }
+    return ResolvedRun(algorithm_cls, task_obj, algorithm_config, run_config, config)
+
+
+def default_run_dir(config: dict[str, Any], root: str | Path = "results/runs/manual") -> Path:
+    return Path(root) / config["task"] / config["algo"] / f"seed{config['seed']}"
+
+
+def _config_diff(old: dict[str, Any], new: dict[str, Any], prefix: str = "") -> list[str]:
+    diffs = []
+    for key in sorted(set(old) | set(new), key=str):
+        a, b = old.get(key, "<absent>"), new.get(key, "<absent>")
+        if isinstance(a, dict) and isinstance(b, dict):
+            diffs += _config_diff(a, b, f"{prefix}{key}.")
+        elif a != b:
+            diffs.append(f"{prefix}{key}: {a!r} -> {b!r}")
+    return diffs
+
+
+def check_run_dir(run_dir: RunDir, config: dict[str, Any]) -> str:
+    """What to do with ``run_dir``: 'new', 'resume' or 'done'. Raises RunDirError if it holds
+    something else. Reads only."""
+    if run_dir.exists():
+        diff = _config_diff(run_dir.read_config(), config)
+        if diff:
+            raise RunDirError(
+                f"{run_dir.path} holds a run of another config ({'; '.join(diff[:5])}); "
+                "choose another --out or remove that directory"
+            )
+        return "done" if run_dir.read_meta().get("status") == "done" else "resume"
+    if run_dir.path.exists() and any(
+        p for p in run_dir.path.iterdir() if not p.name.startswith(".")
+    ):
+        raise RunDirError(f"{run_dir.path} is not empty and holds no run; choose another --out")
+    return "new"
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)  # noqa: NPY002 - for third-party code using the global RNG
+    torch.manual_seed(seed)
+
+
+def execute(
+    resolved: ResolvedRun, out: str | Path, device: str = "cpu", verbose: bool = True
+) -> str:
+    """Run (or resume) training into ``out``. Returns the final status, 'done'.
+
+    Raises RunDirError before writing anything if ``out`` cannot be used, and RunFailed if
+    training failed (meta.json then says why).
+    """
+    config = resolved.config
+    run_dir = RunDir(out)
+    action = check_run_dir(run_dir, config)
+    if action == "done":
+        print(f"{run_dir.path}: already complete, nothing to do", file=sys.stderr)
+        return "done"
+    checkpoint = run_dir.load_checkpoint() if action == "resume" else None
+    if checkpoint is not None and _config_diff(checkpoint["config"], config):
+        raise RunDirError(f"{run_dir.checkpoint_path}: checkpoint of another config")
+    rows: list[dict[str, Any]] = []
+    if checkpoint is not None:
+        n_rows = int(checkpoint["progress_rows"])
+        rows = read_progress(run_dir.progress_path)[:n_rows] if n_rows else []
+        if len(rows) != n_rows:
+            raise RunDirError(f"{run_dir.progress_path}: fewer rows than its checkpoint covers")
+
+    run_dir.path.mkdir(parents=True, exist_ok=True)
+    if action == "new":
+        run_dir.write_config(config)
+        meta = new_meta(config, device)
+    else:
+        meta = {**run_dir.read_meta(), "status": "running", "error": None, "ended": None}
+        meta["resumes"] = int(meta.get("resumes", 0)) + (checkpoint is not None)
+    run_dir.write_meta(meta)
+    run_dir.write_progress(rows)
+
+    seed_everything(config["seed"])
+    evaluator = Evaluator(resolved.task, config["seed"], resolved.run_config.eval_episodes)
+    logger = RunLogger(
+        run_dir,
+        evaluator,
+        config,
+        eval_every=resolved.run_config.eval_every,
+        rows=rows,
+        wall_time_offset=float(checkpoint["wall_time_s"]) if checkpoint else 0.0,
+        verbose=verbose,
+    )
+    try:
+        algorithm = resolved.algorithm_cls(
+            resolved.task, resolved.algorithm_config, config["seed"], logger, device
+        )
+        if checkpoint is not None:
+            if "torch_rng" in checkpoint:
+                torch.set_rng_state(checkpoint["torch_rng"])
+            algorithm.load_state_dict(checkpoint["algorithm"])
+        algorithm.train(config["steps"])
+    except Exception as error:
+        reason = f"{type(error).__name__}: {error}"
+        run_dir.write_meta(finish_meta(meta, "failed", reason))
+        raise RunFailed(f"{run_dir.path}: run failed: {reason}") from error
+    finally:
+        evaluator.close()
+    run_dir.write_meta(finish_meta(meta, "done"))
+    return "done"

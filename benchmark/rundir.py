@@ -1,0 +1,335 @@
+"""One run = one directory: ``progress.csv``, ``config.yaml``, ``meta.json``, ``checkpoint.pt``.
+
+Every file is written atomically (a temporary file in the same directory, fsync, rename), so a
+run killed at any moment leaves each file either as it was or complete, never truncated.
+``progress.csv`` is rewritten whole at each evaluation point (it is small); the checkpoint
+records how many of its rows it covers, so a resumed run drops rows logged after the last
+checkpoint and logs them again: no duplicates, no gaps.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import os
+import platform
+import socket
+import subprocess
+import tempfile
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import yaml
+
+PROGRESS = "progress.csv"
+CONFIG = "config.yaml"
+META = "meta.json"
+CHECKPOINT = "checkpoint.pt"
+REQUIRED_COLUMNS = ["env_steps", "wall_time_s", "return_mean", "return_std", "eval_episodes"]
+CHECKPOINT_FORMAT = 1
+"""Version of the checkpoint layout; a checkpoint of a newer format is refused."""
+
+
+class DivergenceError(RuntimeError):
+    """A logged value is NaN or infinite: the run has diverged."""
+
+
+class RunDirError(ValueError):
+    """A run directory cannot be used as asked (foreign content, another config, bad files)."""
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` so that readers see the old file or the new one, whole."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    atomic_write_bytes(path, text.encode())
+
+
+def _parse_cell(text: str) -> float | int:
+    if text == "":
+        return math.nan
+    try:
+        return int(text)
+    except ValueError:
+        return float(text)
+
+
+def read_progress(path: Path) -> list[dict[str, float | int]]:
+    """Rows of a progress.csv as dicts of numbers (empty cells become NaN)."""
+    with open(path, newline="") as handle:
+        reader = csv.DictReader(handle)
+        missing = [c for c in REQUIRED_COLUMNS if c not in (reader.fieldnames or [])]
+        if missing:
+            raise RunDirError(f"{path}: not a progress file (missing columns {missing})")
+        try:
+            return [{k: _parse_cell(v) for k, v in row.items()} for row in reader]
+        except (TypeError, ValueError) as error:
+            raise RunDirError(f"{path}: malformed progress file ({error})") from None
+
+
+def package_versions() -> dict[str, str]:
+    """Versions of the packages a result depends on."""
+    names = ["mbbench", "torch", "numpy", "mujoco", "gymnasium", "stable-baselines3", "sb3-contrib"]
+    versions = {"python": platform.python_version()}
+    for name in names:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = "not installed"
+    return versions
+
+
+def git_commit() -> str:
+    """The commit of the source tree this package runs from, or 'unknown'."""
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"],
+            cwd=Path(__file__).resolve().parent,
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=True,
+        )
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=Path(__file__).resolve().parent,
+            capture_output=True,
+            text=True,
+            timeout=5,
+        ).stdout.strip()
+        return out.stdout.strip() + ("-dirty" if dirty else "")
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+class RunDir:
+    """Paths and atomic reads/writes of one run directory."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+
+    @property
+    def progress_path(self) -> Path:
+        return self.path / PROGRESS
+
+    @property
+    def config_path(self) -> Path:
+        return self.path / CONFIG
+
+    @property
+    def meta_path(self) -> Path:
+        return self.path / META
+
+    @property
+    def checkpoint_path(self) -> Path:
+        return self.path / CHECKPOINT
+
+    def exists(self) -> bool:
+        return self.meta_path.exists()
+
+    def read_meta(self) -> dict[str, Any]:
+        try:
+            return json.loads(self.meta_path.read_text())
+        except (OSError, json.JSONDecodeError) as error:
+            raise RunDirError(f"{self.meta_path}: unreadable run metadata ({error})") from None
+
+    def write_meta(self, meta: dict[str, Any]) -> None:
+        atomic_write_text(self.meta_path, json.dumps(meta, indent=2, sort_keys=True) + "\n")
+
+    def read_config(self) -> dict[str, Any]:
+        try:
+            config = yaml.safe_load(self.config_path.read_text())
+        except (OSError, yaml.YAMLError) as error:
+            raise RunDirError(f"{self.config_path}: unreadable config ({error})") from None
+        if not isinstance(config, dict):
+            raise RunDirError(f"{self.config_path}: not a config mapping")
+        return config
+
+    def write_config(self, config: dict[str, Any]) -> None:
+        atomic_write_text(self.config_path, yaml.safe_dump(config, sort_keys=False))
+
+    def write_progress(self, rows: list[dict[str, Any]]) -> None:
+        columns = list(REQUIRED_COLUMNS)
+        for row in rows:
+            columns += [k for k in row if k not in columns]
+        buffer = io.StringIO()
+        writer = csv.DictWriter(buffer, fieldnames=columns, lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(rows)
+        atomic_write_text(self.progress_path, buffer.getvalue())
+
+    def save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        buffer = io.BytesIO()
+        torch.save(checkpoint, buffer)
+        atomic_write_bytes(self.checkpoint_path, buffer.getvalue())
+
+    def load_checkpoint(self) -> dict[str, Any] | None:
+        if not self.checkpoint_path.exists():
+            return None
+        try:
+            # weights_only: a checkpoint holds tensors and plain containers, never code.
+            checkpoint = torch.load(self.checkpoint_path, map_location="cpu", weights_only=True)
+        except Exception as error:  # noqa: BLE001 - any unpickling failure is a bad file
+            raise RunDirError(f"{self.checkpoint_path}: unreadable checkpoint ({error})") from None
+        version = checkpoint.get("format_version") if isinstance(checkpoint, dict) else None
+        if version != CHECKPOINT_FORMAT:
+            raise RunDirError(
+                f"{self.checkpoint_path}: checkpoint format {version!r}, this version reads "
+                f"{CHECKPOINT_FORMAT}; delete it to restart the run"
+            )
+        return checkpoint
+
+
+class Evaluator:
+    """The evaluation protocol shared by every algorithm.
+
+    ``episodes`` episodes of a policy on a separate env at the task's horizon; those steps are
+    not learning samples. Episode i always resets with the same seed, so every evaluation point
+    of a run (and of every algorithm with the same run seed) sees the same start states.
+    """
+
+    def __init__(self, task: Any, seed: int, episodes: int) -> None:
+        self.env = task.make_env()
+        self.episodes = episodes
+        self.reset_seeds = [
+            int(s) for s in np.random.SeedSequence([seed, 0xE7A1]).generate_state(episodes)
+        ]
+
+    def __call__(self, act: Callable[[np.ndarray], np.ndarray]) -> tuple[float, float]:
+        """Mean and std of the undiscounted episode return of ``act(obs) -> action``."""
+        returns = []
+        for reset_seed in self.reset_seeds:
+            obs, _ = self.env.reset(seed=reset_seed)
+            total, done = 0.0, False
+            while not done:
+                obs, reward, terminated, truncated, _ = self.env.step(act(obs))
+                total += float(reward)
+                done = terminated or truncated
+            returns.append(total)
+        return float(np.mean(returns)), float(np.std(returns))
+
+    def close(self) -> None:
+        self.env.close()
+
+
+class RunLogger:
+    """What an algorithm talks to: evaluation, progress rows, checkpoints.
+
+    ``log`` refuses non-finite values (the run has diverged); ``checkpoint`` saves the
+    algorithm's state together with how many progress rows it covers.
+    """
+
+    def __init__(
+        self,
+        run_dir: RunDir,
+        evaluator: Evaluator,
+        config: dict[str, Any],
+        eval_every: int,
+        rows: list[dict[str, Any]] | None = None,
+        wall_time_offset: float = 0.0,
+        verbose: bool = True,
+    ) -> None:
+        self.run_dir = run_dir
+        self.evaluator = evaluator
+        self.config = config
+        self.eval_every = eval_every
+        """Real env steps between evaluation points (the same grid for every algorithm)."""
+        self.rows: list[dict[str, Any]] = list(rows or [])
+        self._start = time.monotonic() - wall_time_offset
+        self.verbose = verbose
+
+    @property
+    def wall_time(self) -> float:
+        return time.monotonic() - self._start
+
+    @property
+    def last_logged_steps(self) -> int:
+        return int(self.rows[-1]["env_steps"]) if self.rows else -1
+
+    def evaluate(self, act: Callable[[np.ndarray], np.ndarray]) -> tuple[float, float]:
+        return self.evaluator(act)
+
+    def log(self, env_steps: int, return_mean: float, return_std: float, **metrics: Any) -> None:
+        """Append one evaluation point and write progress.csv."""
+        row = {
+            "env_steps": int(env_steps),
+            "wall_time_s": round(self.wall_time, 3),
+            "return_mean": return_mean,
+            "return_std": return_std,
+            "eval_episodes": self.evaluator.episodes,
+            **metrics,
+        }
+        for key, value in row.items():
+            if isinstance(value, int | float) and not math.isfinite(value):
+                raise DivergenceError(f"{key} is {value} at env_steps={env_steps}")
+        self.rows.append(row)
+        self.run_dir.write_progress(self.rows)
+        if self.verbose:
+            extras = " ".join(
+                f"{k}={v:.4g}" for k, v in metrics.items() if isinstance(v, int | float)
+            )
+            print(
+                f"[{self.config.get('algo')}/{self.config.get('task')}/seed{self.config.get('seed')}]"
+                f" steps={env_steps} return={return_mean:.2f}±{return_std:.2f}"
+                f" t={row['wall_time_s']:.0f}s {extras}",
+                flush=True,
+            )
+
+    def checkpoint(self, env_steps: int, state: dict[str, Any]) -> None:
+        """Save the algorithm state; a resumed run continues from here."""
+        self.run_dir.save_checkpoint(
+            {
+                "format_version": CHECKPOINT_FORMAT,
+                "config": self.config,
+                "env_steps": int(env_steps),
+                "progress_rows": len(self.rows),
+                "wall_time_s": self.wall_time,
+                "torch_rng": torch.get_rng_state(),
+                "algorithm": state,
+            }
+        )
+
+
+def new_meta(config: dict[str, Any], device: str) -> dict[str, Any]:
+    return {
+        "algo": config["algo"],
+        "task": config["task"],
+        "seed": config["seed"],
+        "status": "running",
+        "error": None,
+        "device": device,
+        "versions": package_versions(),
+        "git_commit": git_commit(),
+        "host": socket.gethostname(),
+        "started": _now(),
+        "ended": None,
+        "resumes": 0,
+    }
+
+
+def finish_meta(meta: dict[str, Any], status: str, error: str | None = None) -> dict[str, Any]:
+    return {**meta, "status": status, "error": error, "ended": _now()}

@@ -1,0 +1,21 @@
+# One training job = one run directory. The rule's output is a marker written after the run
+# finished, never the run directory itself: Snakemake deletes the outputs of an interrupted
+# job, and the run directory holds the checkpoint the next attempt resumes from.
+
+
+rule train:
+    output:
+        f"{RESULTS}/runs/{{exp}}/{{task}}/{{algo}}/seed{{seed}}/run.done",
+    params:
+        run_dir=lambda wc: f"{RESULTS}/runs/{wc.exp}/{wc.task}/{wc.algo}/seed{wc.seed}",
+        args=run_arguments,
+    log:
+        f"{RESULTS}/logs/train/{{exp}}/{{task}}/{{algo}}/seed{{seed}}.log",
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=60,
+    shell:
+        "OMP_NUM_THREADS={threads} mbbench run --algo {wildcards.algo} --task {wildcards.task}"
+        " --seed {wildcards.seed} {params.args} --out {params.run_dir} > {log} 2>&1"
+        " && touch {output}"
