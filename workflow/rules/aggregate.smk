@@ -11,4 +11,4 @@ rule aggregate:
     log:
         f"{RESULTS}/logs/aggregate.log",
     shell:
-        "mbbench aggregate {params.runs} --out {output} > {log} 2>&1"
+        "{MBBENCH} aggregate {params.runs} --out {output} > {log} 2>&1"

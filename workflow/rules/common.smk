@@ -1,7 +1,10 @@
 # Job list derived from the config: one training job per (experiment, task, algo, seed).
 import json
+import sys
 
 RESULTS = config["results"]
+# The suite's CLI from the interpreter running Snakemake: works without an activated venv.
+MBBENCH = f"{sys.executable} -m benchmark.cli"
 
 
 def training_jobs():

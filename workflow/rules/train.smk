@@ -16,6 +16,6 @@ rule train:
         mem_mb=2000,
         runtime=60,
     shell:
-        "OMP_NUM_THREADS={threads} mbbench run --algo {wildcards.algo} --task {wildcards.task}"
+        "OMP_NUM_THREADS={threads} {MBBENCH} run --algo {wildcards.algo} --task {wildcards.task}"
         " --seed {wildcards.seed} {params.args} --out {params.run_dir} > {log} 2>&1"
         " && touch {output}"
