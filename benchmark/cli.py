@@ -68,6 +68,22 @@ def cmd_aggregate(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_perf(args: argparse.Namespace) -> int:
+    from benchmark import perf
+
+    if args.target == "ensemble":
+        perf.perf_ensemble(task_name=args.task or "halfcheetah")
+        return 0
+    if not args.algo:
+        raise ConfigError("mbbench perf: give a target (ensemble) or --algo")
+    get_algorithm(args.algo)  # a clear error for an unknown name
+    perf_fn = getattr(perf, f"perf_{args.algo}", None)
+    if perf_fn is None:
+        raise ConfigError(f"no perf measurement for algorithm {args.algo!r}")
+    perf_fn(task_name=args.task or "halfcheetah")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="mbbench", description="Model-based meta-RL reproducibility benchmark"
@@ -103,6 +119,12 @@ def build_parser() -> argparse.ArgumentParser:
     p_agg.add_argument("root", help="folder holding run directories (e.g. results/runs)")
     p_agg.add_argument("--out", required=True, help="CSV file to write")
     p_agg.set_defaults(func=cmd_aggregate)
+
+    p_perf = sub.add_parser("perf", help="measure speed against this machine's matmul rate")
+    p_perf.add_argument("target", nargs="?", choices=["ensemble"], help="a component to measure")
+    p_perf.add_argument("--algo", help="time one faithful iteration of this algorithm")
+    p_perf.add_argument("--task", help="task to measure on (default halfcheetah)")
+    p_perf.set_defaults(func=cmd_perf)
     return parser
 
 

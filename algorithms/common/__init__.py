@@ -1,0 +1,1 @@
+"""Parts shared by the algorithms: dynamics ensemble, imagined rollouts, policies, TRPO."""

@@ -1,0 +1,102 @@
+"""Gaussian MLP policy with a state-independent log-std, written functionally.
+
+Parameters are a dict of tensors. Without a leading task dimension they are one policy; with
+one (``[T, ...]``) they are T policies, e.g. the T adapted policies of MB-MPO, evaluated in a
+single batched call on observations of shape ``[T, N, obs_dim]``. Being plain tensors, adapted
+parameters can stay functions of the meta-parameters (second-order MAML).
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+Params = dict[str, torch.Tensor]
+LOG_2PI = math.log(2 * math.pi)
+
+
+class GaussianMLPPolicy(nn.Module):
+    """pi(a|s) = N(mu(s), diag(exp(log_std))^2), mu an MLP with tanh hidden layers.
+
+    ``input_dims`` selects the observation dimensions the policy sees (absolute positions are
+    left out). Weights: Xavier uniform, zero biases, log-std initialised to log(init_std).
+    """
+
+    def __init__(
+        self,
+        obs_dim: int,
+        act_dim: int,
+        hidden_sizes: tuple[int, ...] = (32, 32),
+        init_std: float = 1.0,
+        input_dims: list[int] | None = None,
+        generator: torch.Generator | None = None,
+    ) -> None:
+        super().__init__()
+        self.obs_dim, self.act_dim = obs_dim, act_dim
+        self.register_buffer(
+            "input_dims",
+            torch.as_tensor(input_dims if input_dims is not None else range(obs_dim)),
+        )
+        dims = self.input_dims.tolist()
+        # A contiguous range of dimensions is a view, not a gather: cheaper in rollouts.
+        contiguous = dims == list(range(dims[0], dims[0] + len(dims))) if dims else False
+        self._input_slice = slice(dims[0], dims[0] + len(dims)) if contiguous else None
+        sizes = [len(self.input_dims), *hidden_sizes, act_dim]
+        self.n_layers = len(sizes) - 1
+        self.params = nn.ParameterDict()
+        for i, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:], strict=True)):
+            bound = math.sqrt(6.0 / (n_in + n_out))
+            w = torch.empty(n_in, n_out).uniform_(-bound, bound, generator=generator)
+            self.params[f"w{i}"] = nn.Parameter(w)
+            self.params[f"b{i}"] = nn.Parameter(torch.zeros(n_out))
+        self.params["log_std"] = nn.Parameter(torch.full((act_dim,), math.log(init_std)))
+
+    def base_params(self) -> Params:
+        return dict(self.params)
+
+    def mean(self, obs: torch.Tensor, params: Params) -> torch.Tensor:
+        """Action means; obs [..., obs_dim] (with [T, N, obs_dim] for task-batched params)."""
+        h = obs[..., self._input_slice] if self._input_slice else obs[..., self.input_dims]
+        for i in range(self.n_layers):
+            w, b = params[f"w{i}"], params[f"b{i}"]
+            if w.dim() == 3:  # one set of weights per task: h is [T, N, in]
+                h = torch.baddbmm(b.unsqueeze(-2), h, w)
+            else:
+                h = torch.matmul(h, w) + b
+            if i < self.n_layers - 1:
+                h = torch.tanh(h)
+        return h
+
+    @staticmethod
+    def _log_std(params: Params, like: torch.Tensor) -> torch.Tensor:
+        log_std = params["log_std"]
+        return log_std.unsqueeze(-2) if log_std.dim() > 1 else log_std
+
+    def log_prob(self, obs: torch.Tensor, act: torch.Tensor, params: Params) -> torch.Tensor:
+        """log pi(act | obs), summed over action dimensions."""
+        mean = self.mean(obs, params)
+        log_std = self._log_std(params, mean)
+        z = (act - mean) * torch.exp(-log_std)
+        return -0.5 * (z.square() + LOG_2PI).sum(-1) - log_std.sum(-1).expand(z.shape[:-1])
+
+    @torch.no_grad()
+    def sample(
+        self, obs: torch.Tensor, params: Params, generator: torch.Generator | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Actions drawn from the policy and their log-probabilities."""
+        mean = self.mean(obs, params)
+        log_std = self._log_std(params, mean)
+        eps = torch.randn(mean.shape, generator=generator).to(mean)
+        act = mean + torch.exp(log_std) * eps
+        logp = -0.5 * (eps.square() + LOG_2PI).sum(-1) - log_std.sum(-1).expand(eps.shape[:-1])
+        return act, logp
+
+    def kl(self, obs: torch.Tensor, old: Params, new: Params) -> torch.Tensor:
+        """KL(pi_old || pi_new) per observation, summed over action dimensions."""
+        mean_old, mean_new = self.mean(obs, old), self.mean(obs, new)
+        ls_old, ls_new = self._log_std(old, mean_old), self._log_std(new, mean_new)
+        var_old, var_new = torch.exp(2 * ls_old), torch.exp(2 * ls_new)
+        kl = ls_new - ls_old + (var_old + (mean_old - mean_new).square()) / (2 * var_new) - 0.5
+        return kl.sum(-1)

@@ -1,0 +1,142 @@
+"""Speed measurements that print figures (``mbbench perf ...``), not timed tests.
+
+Every figure is set against this machine's fp32 matmul rate, measured in the same run on
+large square matrices: the rate a model evaluation cannot beat on this CPU.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+import torch
+
+from algorithms.common.ensemble import DynamicsEnsemble, EnsembleConfig
+from algorithms.common.policy import GaussianMLPPolicy
+from algorithms.common.rollout import imagine
+from benchmark.tasks import make_task
+
+
+def best_time(fn: Callable[[], object], repeats: int = 3, min_time: float = 0.5) -> float:
+    """Seconds per call: the best of ``repeats`` timings, each averaged over >= min_time."""
+    fn()  # warm-up
+    best = float("inf")
+    for _ in range(repeats):
+        calls, start = 0, time.perf_counter()
+        while True:
+            fn()
+            calls += 1
+            elapsed = time.perf_counter() - start
+            if elapsed >= min_time:
+                break
+        best = min(best, elapsed / calls)
+    return best
+
+
+def matmul_peak_gflops(n: int = 2048) -> float:
+    """fp32 GFLOP/s of an n x n matmul on this machine (torch's own threads)."""
+    a, b = torch.randn(n, n), torch.randn(n, n)
+    out = torch.empty(n, n)
+    seconds = best_time(lambda: torch.mm(a, b, out=out))
+    return 2 * n**3 / seconds / 1e9
+
+
+def mlp_flops(sizes: list[int]) -> int:
+    """Multiply-add FLOPs of one forward pass of an MLP, per sample."""
+    return sum(2 * a * b for a, b in zip(sizes[:-1], sizes[1:], strict=True))
+
+
+def perf_ensemble(
+    task_name: str = "halfcheetah",
+    n_tasks: int = 20,
+    n_traj: int = 50,
+    horizon: int = 50,
+    print_fn: Callable[[str], None] = print,
+) -> dict[str, float]:
+    """Training and rollout throughput of the faithful ensemble (5 x (512, 512))."""
+    torch.manual_seed(0)
+    task = make_task(task_name)
+    config = EnsembleConfig()
+    peak = matmul_peak_gflops()
+    print_fn(f"threads={torch.get_num_threads()} matmul_peak_gflops={peak:.1f} (fp32, 2048^3)")
+
+    ensemble = DynamicsEnsemble(task.obs_dim, task.act_dim, task.model_input_dims, config)
+    sizes = [len(task.model_input_dims) + task.act_dim, *config.hidden_sizes, task.obs_dim]
+    flops_fwd = mlp_flops(sizes)
+
+    # Training: one Adam step of every model on its own minibatch of 500.
+    batch = config.batch_size
+    obs = torch.randn(batch, task.obs_dim)
+    act = torch.randn(batch, task.act_dim)
+    target = torch.randn(batch, task.obs_dim)
+
+    def train_step() -> None:
+        for k in range(config.num_models):
+            loss = (ensemble.normalized_delta(k, obs, act) - target).square().mean()
+            ensemble.optimizers[k].zero_grad(set_to_none=True)
+            loss.backward()
+            ensemble.optimizers[k].step()
+
+    seconds = best_time(train_step)
+    samples = batch * config.num_models / seconds
+    train_gflops = samples * 3 * flops_fwd / 1e9  # backward ~ 2x forward
+    print_fn(
+        f"training: {samples:,.0f} samples/s, {train_gflops:.1f} GFLOP/s "
+        f"(ratio {train_gflops / peak:.2f}), batch {batch} per model, {config.num_models} models"
+    )
+
+    # Imagined rollouts: n_tasks policies x n_traj trajectories, one model per task group.
+    policy = GaussianMLPPolicy(task.obs_dim, task.act_dim, input_dims=task.model_input_dims)
+    params = {
+        k: v.detach().expand(n_tasks, *v.shape).clone() for k, v in policy.base_params().items()
+    }
+    frozen = ensemble.frozen()
+    start = torch.randn(n_tasks, n_traj, task.obs_dim)
+    generator = torch.Generator().manual_seed(0)
+
+    def rollout() -> None:
+        imagine(
+            frozen,
+            lambda o: policy.sample(o, params, generator),
+            start,
+            horizon,
+            task.reward_fn,
+            task.termination_fn,
+        )
+
+    seconds = best_time(rollout, repeats=3, min_time=1.0)
+    steps = n_tasks * n_traj * horizon / seconds
+    rollout_gflops = steps * flops_fwd / 1e9
+    print_fn(
+        f"imagined rollouts: {steps:,.0f} model steps/s, {rollout_gflops:.1f} GFLOP/s in the "
+        f"models, {n_tasks} tasks x {n_traj} trajectories, horizon {horizon}"
+    )
+
+    # The two layouts of one prediction step: a Python loop over models, or batched matmuls.
+    k = config.num_models
+    rows = n_tasks * n_traj
+    obs_k = torch.randn(k, rows // k, task.obs_dim)
+    act_k = torch.randn(k, rows // k, task.act_dim)
+    rates = {}
+    for impl in ("loop", "bmm"):
+        view = ensemble.frozen(impl)
+        rates[impl] = (
+            rows * flops_fwd / best_time(lambda v=view: v.predict_grouped(obs_k, act_k)) / 1e9
+        )
+    print_fn(
+        f"one prediction step ({rows} rows, {rows // k} per model): loop over models "
+        f"{rates['loop']:.1f} GFLOP/s, batched bmm {rates['bmm']:.1f} GFLOP/s "
+        f"(the suite uses {frozen.grouped_impl})"
+    )
+    ratio = rollout_gflops / peak
+    print_fn(f"rollout_ratio_to_matmul_peak={ratio:.2f}")
+    return {
+        "matmul_peak_gflops": peak,
+        "train_samples_per_s": samples,
+        "train_gflops": train_gflops,
+        "rollout_steps_per_s": steps,
+        "rollout_gflops": rollout_gflops,
+        "loop_gflops": rates["loop"],
+        "bmm_gflops": rates["bmm"],
+        "rollout_ratio_to_matmul_peak": ratio,
+    }

@@ -1,0 +1,221 @@
+"""The dynamics ensemble and imagined rollouts."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from algorithms.common.ensemble import (
+    DynamicsEnsemble,
+    EnsembleConfig,
+    FrozenEnsemble,
+    TransitionBuffer,
+)
+from algorithms.common.rollout import imagine
+from benchmark.tasks import make_task
+
+
+def random_transitions(task, n: int, seed: int = 0):
+    env = task.make_env()
+    rng = np.random.default_rng(seed)
+    obs, _ = env.reset(seed=seed)
+    rows = []
+    for _ in range(n):
+        act = rng.uniform(task.action_low, task.action_high)
+        next_obs, _, terminated, truncated, _ = env.step(act)
+        rows.append((obs, act, next_obs))
+        obs = next_obs if not (terminated or truncated) else env.reset()[0]
+    env.close()
+    return [torch.as_tensor(np.array(x), dtype=torch.float32) for x in zip(*rows, strict=True)]
+
+
+@pytest.fixture(scope="module")
+def cheetah():
+    task = make_task("halfcheetah")
+    return task, random_transitions(task, 12_000)
+
+
+def make_ensemble(task, seed=0, **overrides):
+    config = EnsembleConfig(**overrides)
+    return DynamicsEnsemble(task.obs_dim, task.act_dim, task.model_input_dims, config, seed=seed)
+
+
+def test_fit_beats_the_mean_predictor_by_5x_on_held_out_data(cheetah):
+    task, (obs, act, next_obs) = cheetah
+    train, test = slice(0, 10_000), slice(10_000, None)
+    ensemble = make_ensemble(task, num_models=3, hidden_sizes=(256, 256), max_epochs=25)
+    info = ensemble.fit(obs[train], act[train], next_obs[train])
+    assert np.isfinite(info["train_loss"]) and np.isfinite(info["valid_loss"])
+    target = (next_obs[test] - obs[test] - ensemble.delta_mean) / ensemble.delta_std
+    with torch.no_grad():
+        model_mse = np.mean(
+            [
+                float(((ensemble.normalized_delta(k, obs[test], act[test]) - target) ** 2).mean())
+                for k in range(3)
+            ]
+        )
+    mean_mse = float((target**2).mean())  # predicting the (training) mean delta
+    assert model_mse * 5 < mean_mse, (model_mse, mean_mse)
+
+
+def test_frozen_fast_path_equals_the_trained_networks(cheetah):
+    task, (obs, act, next_obs) = cheetah
+    ensemble = make_ensemble(task, num_models=2, hidden_sizes=(64, 64), max_epochs=2)
+    ensemble.fit(obs[:2000], act[:2000], next_obs[:2000])
+    fast = ensemble.predict(obs[:100], act[:100])
+    with torch.no_grad():
+        for k in range(2):
+            slow = obs[:100] + (
+                ensemble.normalized_delta(k, obs[:100], act[:100]) * ensemble.delta_std
+                + ensemble.delta_mean
+            )
+            torch.testing.assert_close(fast[k], slow, rtol=1e-4, atol=1e-4)
+
+
+def test_loop_and_bmm_layouts_agree(cheetah):
+    task, (obs, act, next_obs) = cheetah
+    ensemble = make_ensemble(task, num_models=3, hidden_sizes=(64, 64), max_epochs=1)
+    ensemble.fit(obs[:1000], act[:1000], next_obs[:1000])
+    grouped_obs, grouped_act = obs[:300].view(3, 100, -1), act[:300].view(3, 100, -1)
+    loop = ensemble.frozen("loop").predict_grouped(grouped_obs, grouped_act)
+    bmm = ensemble.frozen("bmm").predict_grouped(grouped_obs, grouped_act)
+    torch.testing.assert_close(loop, bmm, rtol=1e-5, atol=1e-5)
+    ids = torch.arange(300) // 100
+    assigned = ensemble.frozen().predict_assigned(obs[:300], act[:300], ids)
+    torch.testing.assert_close(assigned.view(3, 100, -1), bmm, rtol=1e-5, atol=1e-5)
+
+
+def test_early_stopping_stops_before_the_cap_when_validation_loss_rises(cheetah):
+    task, (obs, act, next_obs) = cheetah
+    # 300 transitions and a wide net overfit at once: validation loss turns up.
+    ensemble = make_ensemble(
+        task,
+        num_models=2,
+        hidden_sizes=(256, 256),
+        max_epochs=400,
+        batch_size=64,
+        early_stop_persistence=0.9,
+    )
+    info = ensemble.fit(obs[:300], act[:300], next_obs[:300])
+    assert all(1 <= e < 400 for e in info["epochs"]), info["epochs"]
+
+
+def test_same_seed_gives_identical_weights(cheetah):
+    task, (obs, act, next_obs) = cheetah
+    weights = []
+    for _ in range(2):
+        ensemble = make_ensemble(task, seed=3, num_models=2, hidden_sizes=(32, 32), max_epochs=3)
+        ensemble.fit(obs[:1000], act[:1000], next_obs[:1000])
+        weights.append(ensemble.state_dict())
+    for key in weights[0]:
+        assert torch.equal(weights[0][key], weights[1][key]), key
+    other = make_ensemble(task, seed=4, num_models=2, hidden_sizes=(32, 32))
+    assert not torch.equal(
+        other.state_dict()["models.0.layers.0.v"], weights[0]["models.0.layers.0.v"]
+    )
+
+
+def test_bias_option_shifts_predictions_by_the_drawn_bias(cheetah):
+    task, (obs, act, next_obs) = cheetah
+    ensemble = make_ensemble(task, num_models=3, hidden_sizes=(32, 32), max_epochs=1)
+    ensemble.fit(obs[:1000], act[:1000], next_obs[:1000])
+    clean = ensemble.predict(obs[:50], act[:50])
+    bias = ensemble.sample_bias(bias_max=1.0, noise_std=0.0)
+    assert bias.shape == (3,) and bool(((bias >= 0) & (bias <= 1)).all())
+    shifted = ensemble.predict(obs[:50], act[:50])
+    for k in range(3):
+        torch.testing.assert_close(
+            shifted[k] - clean[k], (bias[k] * ensemble.delta_std).expand(50, -1)
+        )
+    assert not torch.equal(ensemble.sample_bias(1.0, 0.0), bias)  # resampled on request
+    ensemble.sample_bias(0.5, 0.1)
+    noisy = ensemble.predict(obs[:2000], act[:2000])
+    residual = (noisy[0] - clean_pred(ensemble, obs[:2000], act[:2000])) / ensemble.delta_std
+    assert abs(float(residual.mean()) - float(ensemble.bias[0])) < 0.01
+    assert abs(float(residual.std()) - 0.1) < 0.01
+    ensemble.sample_bias(0.0, 0.0)
+    torch.testing.assert_close(ensemble.predict(obs[:50], act[:50]), clean)
+
+
+def clean_pred(ensemble, obs, act):
+    saved = ensemble.bias, ensemble.noise_std
+    ensemble.bias, ensemble.noise_std = None, 0.0
+    out = ensemble.predict(obs, act)[0]
+    ensemble.bias, ensemble.noise_std = saved
+    return out
+
+
+def constant_delta_ensemble(obs_dim: int, act_dim: int, deltas: torch.Tensor) -> FrozenEnsemble:
+    """A frozen ensemble whose model k predicts next = obs + deltas[k]."""
+    k = deltas.shape[0]
+    return FrozenEnsemble(
+        torch.zeros(k, obs_dim, 4),
+        torch.zeros(k, act_dim, 4),
+        torch.zeros(k, 1, 4),
+        [(torch.zeros(k, 4, obs_dim), deltas.view(k, 1, obs_dim))],
+        torch.ones(obs_dim),
+        clip=1000.0,
+    )
+
+
+def test_rollouts_mask_everything_after_termination():
+    task = make_task("hopper")
+    delta = torch.zeros(task.obs_dim)
+    delta[1] = -0.1  # height falls by 0.1 a step; unhealthy below 0.7
+    frozen = constant_delta_ensemble(task.obs_dim, task.act_dim, delta.expand(2, -1))
+    start = torch.zeros(4, 3, task.obs_dim)
+    start[..., 1] = torch.tensor([1.25, 1.05, 0.95]).view(1, 3)  # fall after 6, 4, 3 steps
+
+    def policy(obs):
+        return torch.zeros(*obs.shape[:2], task.act_dim), torch.zeros(obs.shape[:2])
+
+    traj = imagine(frozen, policy, start, 10, task.reward_fn, task.termination_fn)
+    assert traj.obs.shape == (4, 3, 10, task.obs_dim) and traj.mask.shape == (4, 3, 10)
+    steps_alive = traj.mask.sum(-1)
+    assert steps_alive[0].tolist() == [6.0, 4.0, 3.0]
+    for j, alive in enumerate([6, 4, 3]):
+        assert traj.mask[:, j, :alive].eq(1).all() and traj.mask[:, j, alive:].eq(0).all()
+        assert traj.rewards[:, j, alive:].eq(0).all()
+        assert traj.rewards[:, j, : alive - 1].gt(0).all()  # healthy steps pay the bonus
+        frozen_obs = traj.obs[:, j, alive:]
+        assert frozen_obs.eq(frozen_obs[:, :1]).all()  # the state stops changing
+
+
+def test_rollouts_use_one_model_per_task_group():
+    obs_dim, act_dim = 2, 1
+    frozen = constant_delta_ensemble(obs_dim, act_dim, torch.tensor([[1.0, 1.0], [2.0, 2.0]]))
+
+    def policy(obs):
+        return torch.zeros(*obs.shape[:2], act_dim), torch.zeros(obs.shape[:2])
+
+    traj = imagine(
+        frozen,
+        policy,
+        torch.zeros(4, 5, obs_dim),
+        3,
+        lambda o, a, n: n[..., 0],
+        lambda o, a, n: torch.zeros(n.shape[:-1], dtype=torch.bool),
+    )
+    # tasks 0-1 use model 0 (+1 a step), tasks 2-3 model 1 (+2 a step)
+    assert traj.obs[:2, :, 2, 0].eq(2).all() and traj.obs[2:, :, 2, 0].eq(4).all()
+    traj = imagine(
+        frozen,
+        policy,
+        torch.zeros(4, 500, obs_dim),
+        1,
+        lambda o, a, n: n[..., 0],
+        lambda o, a, n: torch.zeros(n.shape[:-1], dtype=torch.bool),
+        model_assignment="random_step",
+        generator=torch.Generator().manual_seed(0),
+    )
+    share_model0 = float((traj.rewards == 1).float().mean())
+    assert 0.4 < share_model0 < 0.6
+
+
+def test_transition_buffer_is_fifo():
+    buffer = TransitionBuffer(2, 1, max_size=5)
+    for i in range(4):
+        buffer.add(torch.full((2, 2), float(i)), torch.zeros(2, 1), torch.zeros(2, 2))
+    assert len(buffer) == 5
+    assert buffer.obs[:, 0].tolist() == [1.0, 2.0, 2.0, 3.0, 3.0]
