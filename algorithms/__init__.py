@@ -18,7 +18,7 @@ from algorithms.base import Algorithm, AlgorithmConfig
 ENTRY_POINT_GROUP = "mbbench.algorithms"
 _REGISTRY: dict[str, type[Algorithm]] = {}
 # Built-in algorithm modules, imported on first lookup so `import algorithms` stays cheap.
-_BUILTIN_MODULES = ["algorithms.random_policy"]
+_BUILTIN_MODULES = ["algorithms.random_policy", "algorithms.mbmpo"]
 _loaded = False
 
 

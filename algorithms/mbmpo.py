@@ -1,0 +1,457 @@
+"""MB-MPO (Clavera, Rothfuss et al., CoRL 2018), Algorithm 1, and ME-TRPO as alpha = 0.
+
+Each iteration:
+1. collect real rollouts with the adapted policies, one per meta-task (the first iteration:
+   uniform random actions), and add them to a FIFO buffer;
+2. fit the dynamics ensemble on the buffer;
+3. ``meta_steps`` times: imagine trajectories with the pre-update policy in each task's model,
+   take one vanilla policy-gradient step per task (step size alpha, std included), imagine
+   trajectories with the adapted policies, and take a TRPO step on the mean post-update
+   surrogate with the gradient through the inner step (second-order MAML).
+
+Every meta-task is one model of the ensemble (``num_tasks / num_models`` tasks per model).
+The reward function is the task's own (given, as in the paper). Defaults are the official
+code's values (DESIGN.md); the ``quick`` preset is a laptop-sized version.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import numpy as np
+import torch
+
+from algorithms import register
+from algorithms.base import Algorithm, AlgorithmConfig
+from algorithms.common.advantages import (
+    discounted_returns,
+    fit_linear_baseline,
+    gae,
+    normalize_per_task,
+)
+from algorithms.common.ensemble import DynamicsEnsemble, EnsembleConfig, TransitionBuffer
+from algorithms.common.maml import (
+    PolicyBatch,
+    adapt,
+    detach_params,
+    expand_params,
+    mean_kl,
+    surrogate,
+)
+from algorithms.common.policy import GaussianMLPPolicy, Params
+from algorithms.common.rollout import Trajectories, imagine
+from algorithms.common.trpo import trpo_step
+from benchmark.config import ConfigError, param
+from benchmark.rundir import DivergenceError
+
+
+@dataclass
+class MBMPOConfig(AlgorithmConfig):
+    """MB-MPO settings; defaults are the official CoRL 2018 values."""
+
+    # Real data
+    initial_random_steps: int = param(5000, ge=1)
+    """Uniform-random real steps collected before the first model fit."""
+    real_rollouts_per_task: int = param(1, ge=1)
+    """Real rollouts of one horizon per meta-task and iteration (20 x 200 = 4000 steps)."""
+    buffer_size: int = param(1_000_000, ge=1)
+    """FIFO buffer of the most recent real transitions the models are fitted on."""
+    # Meta-learning
+    num_tasks: int = param(20, ge=1)
+    """Meta-tasks per meta step; task t uses model t // (num_tasks / num_models)."""
+    imagined_trajectories: int = param(50, ge=1)
+    """Imagined trajectories per task, pre-update and post-update each."""
+    imagined_horizon: int | None = param(None, ge=1)
+    """Length of imagined trajectories; None uses the task's horizon."""
+    meta_steps: int = param(30, ge=1)
+    """Meta (TRPO) steps per iteration."""
+    inner_lr: float = param(1e-3, ge=0)
+    """Inner policy-gradient step size alpha; 0 turns MB-MPO into ME-TRPO."""
+    first_order: bool = False
+    """Drop the second-order term of the meta-gradient (not the paper's method)."""
+    max_kl: float = param(0.01, gt=0)
+    """TRPO trust region: mean KL between old and new post-update policies."""
+    cg_iters: int = param(10, ge=1)
+    """Conjugate-gradient iterations of the TRPO step."""
+    cg_damping: float = param(1e-5, ge=0)
+    """Damping added to the Fisher-vector products."""
+    backtrack_ratio: float = param(0.8, gt=0, lt=1)
+    """Line-search shrink factor."""
+    max_backtracks: int = param(15, ge=1)
+    """Line-search steps before the update is rejected."""
+    discount: float = param(0.99, gt=0, le=1)
+    """Discount factor gamma."""
+    gae_lambda: float = param(1.0, ge=0, le=1)
+    """GAE lambda (1: Monte-Carlo returns minus the linear baseline)."""
+    normalize_advantages: bool = True
+    """Centre and scale advantages within each task."""
+    policy_hidden_sizes: tuple[int, ...] = (32, 32)
+    """Hidden layers of the Gaussian MLP policy (tanh)."""
+    policy_init_std: float = param(1.0, gt=0)
+    """Initial standard deviation of the policy."""
+    model_assignment: Literal["task", "random_step"] = "task"
+    """'task': each task's trajectories use its own model; 'random_step': a random model at
+    every imagined step (Kurutach et al.'s ME-TRPO)."""
+    # Dynamics ensemble
+    num_models: int = param(5, ge=1)
+    """Models in the ensemble."""
+    model_hidden_sizes: tuple[int, ...] = (512, 512)
+    """Hidden layers of each dynamics model (ReLU)."""
+    model_weight_norm: bool = True
+    """Weight normalization in the dynamics models."""
+    model_lr: float = param(1e-3, gt=0)
+    """Adam step size of the dynamics models."""
+    model_batch_size: int = param(500, ge=1)
+    """Minibatch size of model training."""
+    model_max_epochs: int = param(500, ge=1)
+    """Cap on model training epochs per iteration (early stopping usually ends sooner)."""
+    model_valid_fraction: float = param(0.2, gt=0, lt=1)
+    """Share of the buffer each model holds out for early stopping."""
+    # Fig. 3 ablation
+    model_bias_max: float = param(0.0, ge=0)
+    """Each model's normalized prediction gets N(b_k, model_noise_std^2), b_k ~ U(0, this)."""
+    model_noise_std: float = param(0.0, ge=0)
+    """Standard deviation of the noise added to normalized predictions (Fig. 3: 0.1)."""
+
+    def check(self) -> None:
+        if self.model_assignment == "task" and self.num_tasks % self.num_models:
+            raise ConfigError(
+                f"num_tasks ({self.num_tasks}) must be a multiple of num_models "
+                f"({self.num_models}) so every model gets the same number of tasks"
+            )
+
+    def ensemble_config(self) -> EnsembleConfig:
+        return EnsembleConfig(
+            num_models=self.num_models,
+            hidden_sizes=self.model_hidden_sizes,
+            weight_norm=self.model_weight_norm,
+            learning_rate=self.model_lr,
+            batch_size=self.model_batch_size,
+            valid_fraction=self.model_valid_fraction,
+            max_epochs=self.model_max_epochs,
+        )
+
+
+QUICK = {
+    "imagined_trajectories": 20,
+    "meta_steps": 10,
+    "model_max_epochs": 50,
+    "initial_random_steps": 4000,
+}
+"""A laptop-sized MB-MPO: fewer imagined trajectories and meta steps, capped model epochs."""
+
+
+@register("mbmpo")
+class MBMPO(Algorithm):
+    """Model-Based Meta-Policy Optimization (Clavera, Rothfuss et al. 2018)."""
+
+    Config = MBMPOConfig
+    presets = {"paper": {}, "quick": QUICK}
+    config: MBMPOConfig
+
+    def __init__(self, task, config, seed, logger, device="cpu") -> None:
+        super().__init__(task, config, seed, logger, device)
+        cfg = self.config
+        self.horizon = cfg.imagined_horizon or task.horizon
+        self.generator = torch.Generator().manual_seed(seed)
+        self.rng = np.random.default_rng(seed)
+        self.policy = GaussianMLPPolicy(
+            task.obs_dim,
+            task.act_dim,
+            cfg.policy_hidden_sizes,
+            cfg.policy_init_std,
+            input_dims=task.model_input_dims,
+            generator=self.generator,
+        ).to(self.device)
+        self.ensemble = DynamicsEnsemble(
+            task.obs_dim,
+            task.act_dim,
+            task.model_input_dims,
+            cfg.ensemble_config(),
+            seed=seed + 1,
+            device=self.device,
+        )
+        self.buffer = TransitionBuffer(task.obs_dim, task.act_dim, cfg.buffer_size)
+        self.iteration = 0
+        self.adapted: Params | None = None  # the adapted policies that collect real data
+        self.start_states = self._reset_states(4096)
+        self.real_envs: list[Any] = []
+
+    # ----------------------------------------------------------------- real environment
+    def _reset_states(self, n: int) -> torch.Tensor:
+        """Initial observations of the real env, the start states of imagined rollouts."""
+        env = self.task.make_env()
+        seeds = np.random.default_rng([self.seed, 1]).integers(2**31, size=n)
+        states = np.array([env.reset(seed=int(s))[0] for s in seeds])
+        env.close()
+        return torch.as_tensor(states, dtype=torch.float32, device=self.device)
+
+    def _collect_random(self, n_steps: int) -> list[float]:
+        env = self.task.make_env()
+        obs, _ = env.reset(seed=int(self.rng.integers(2**31)))
+        transitions, returns, episode_return = [], [], 0.0
+        for _ in range(n_steps):
+            act = self.rng.uniform(self.task.action_low, self.task.action_high)
+            next_obs, reward, terminated, truncated, _ = env.step(act)
+            transitions.append((obs, act, next_obs))
+            episode_return += float(reward)
+            obs = next_obs
+            if terminated or truncated:
+                returns.append(episode_return)
+                episode_return = 0.0
+                obs, _ = env.reset()
+        env.close()
+        self._store(transitions)
+        return returns
+
+    def _collect_adapted(self, n_steps: int) -> list[float]:
+        """Real rollouts with each task's adapted policy, all tasks stepped in lockstep."""
+        cfg = self.config
+        n_tasks = cfg.num_tasks
+        if not self.real_envs:
+            self.real_envs = [self.task.make_env() for _ in range(n_tasks)]
+        quota = [n_steps // n_tasks + (t < n_steps % n_tasks) for t in range(n_tasks)]
+        obs = np.stack([env.reset(seed=int(self.rng.integers(2**31)))[0] for env in self.real_envs])
+        episode_return = np.zeros(n_tasks)
+        transitions, returns = [], []
+        assert self.adapted is not None
+        for step in range(max(quota)):
+            obs_t = torch.as_tensor(obs, dtype=torch.float32, device=self.device)
+            act, _ = self.policy.sample(obs_t.unsqueeze(1), self.adapted, self.generator)
+            act = act.squeeze(1).cpu().numpy().astype(np.float64)
+            for t, env in enumerate(self.real_envs):
+                if step >= quota[t]:
+                    continue
+                next_obs, reward, terminated, truncated, _ = env.step(act[t])
+                transitions.append((obs[t].copy(), act[t], next_obs))
+                episode_return[t] += float(reward)
+                if terminated or truncated or step == quota[t] - 1:
+                    if terminated or truncated:
+                        returns.append(episode_return[t])
+                    episode_return[t] = 0.0
+                    next_obs, _ = env.reset()
+                obs[t] = next_obs
+        self._store(transitions)
+        return returns
+
+    def _store(self, transitions: list[tuple[np.ndarray, np.ndarray, np.ndarray]]) -> None:
+        obs, act, next_obs = (np.array(x) for x in zip(*transitions, strict=True))
+        self.buffer.add(obs, act, next_obs)
+        self.env_steps += len(transitions)
+
+    # ----------------------------------------------------------------- meta-learning
+    def _imagine(self, frozen, params: Params) -> Trajectories:
+        cfg = self.config
+        idx = torch.randint(
+            len(self.start_states),
+            (cfg.num_tasks, cfg.imagined_trajectories),
+            generator=self.generator,
+        )
+        starts = self.start_states[idx.to(self.device)]
+        return imagine(
+            frozen,
+            lambda o: self.policy.sample(o, params, self.generator),
+            starts,
+            self.horizon,
+            self.task.reward_fn,
+            self.task.termination_fn,
+            model_assignment=cfg.model_assignment,
+            generator=self.generator,
+        )
+
+    def _batch(self, traj: Trajectories) -> PolicyBatch:
+        cfg = self.config
+        returns = discounted_returns(traj.rewards, traj.mask, cfg.discount)
+        policy_obs = traj.obs[..., self.task.model_input_dims]
+        values = fit_linear_baseline(policy_obs, returns, traj.mask)
+        adv = gae(traj.rewards, values, traj.mask, cfg.discount, cfg.gae_lambda)
+        if cfg.normalize_advantages:
+            adv = normalize_per_task(adv, traj.mask)
+        n_tasks = traj.obs.shape[0]
+        return PolicyBatch(
+            obs=traj.obs.reshape(n_tasks, -1, traj.obs.shape[-1]),
+            act=traj.actions.reshape(n_tasks, -1, traj.actions.shape[-1]),
+            adv=adv.reshape(n_tasks, -1),
+            mask=traj.mask.reshape(n_tasks, -1),
+            logp_old=traj.log_probs.reshape(n_tasks, -1),
+        )
+
+    def _adapted(self, pre: PolicyBatch, create_graph: bool) -> Params:
+        cfg = self.config
+        params = self.policy.base_params()
+        if cfg.inner_lr == 0:
+            return expand_params(params, cfg.num_tasks)
+        return adapt(self.policy, params, pre, cfg.inner_lr, create_graph, cfg.first_order)
+
+    def meta_step(self, frozen) -> dict[str, float]:
+        """One meta step: pre-update rollouts, inner step, post-update rollouts, TRPO."""
+        cfg = self.config
+        timings = {}
+        start = time.perf_counter()
+        base = detach_params(self.policy.base_params())
+        pre_traj = self._imagine(frozen, base)
+        pre = self._batch(pre_traj)
+        if cfg.inner_lr > 0:
+            adapted_old = detach_params(self._adapted(pre, create_graph=False))
+            post_traj = self._imagine(frozen, adapted_old)
+            post = self._batch(post_traj)
+        else:
+            adapted_old, post_traj, post = expand_params(base, cfg.num_tasks), pre_traj, pre
+        timings["imagine"] = time.perf_counter() - start
+
+        start = time.perf_counter()
+
+        def objective(create_graph: bool) -> tuple[torch.Tensor, torch.Tensor]:
+            adapted = self._adapted(pre, create_graph)
+            return surrogate(self.policy, adapted, post), mean_kl(
+                self.policy, adapted_old, adapted, post
+            )
+
+        result = trpo_step(
+            list(self.policy.params.values()),
+            objective,
+            cfg.max_kl,
+            cfg.cg_iters,
+            cfg.cg_damping,
+            cfg.backtrack_ratio,
+            cfg.max_backtracks,
+        )
+        with torch.no_grad():
+            inner_kl = float(
+                (
+                    self.policy.kl(pre.obs, expand_params(base, cfg.num_tasks), adapted_old)
+                    * pre.mask
+                )
+                .sum()
+                .div(pre.mask.sum())
+            )
+        for name, value in self.policy.params.items():
+            if not torch.isfinite(value).all():
+                raise DivergenceError(f"policy parameter {name} is not finite")
+        # The policies that collect the next real data: adapted from the updated theta.
+        self.adapted = detach_params(self._adapted(pre, create_graph=False))
+        timings["meta"] = time.perf_counter() - start
+        return {
+            "imagined_return_pre": float(pre_traj.returns.mean()),
+            "imagined_return_post": float(post_traj.returns.mean()),
+            "meta_kl": result.kl,
+            "meta_surrogate_gain": result.surrogate_after - result.surrogate_before,
+            "meta_step_accepted": float(result.accepted),
+            "inner_kl": inner_kl,
+            **{f"time_{k}_s": v for k, v in timings.items()},
+        }
+
+    # ----------------------------------------------------------------- main loop
+    def train(self, total_steps: int) -> None:
+        cfg = self.config
+        steps_per_iteration = cfg.num_tasks * cfg.real_rollouts_per_task * self.task.horizon
+        eval_every = self.logger.eval_every
+        try:
+            while self.env_steps < total_steps:
+                stats: dict[str, float] = {"iteration": self.iteration}
+                last_eval = self.env_steps
+                start = time.perf_counter()
+                if self.iteration == 0:
+                    returns = self._collect_random(min(cfg.initial_random_steps, total_steps))
+                else:
+                    remaining = total_steps - self.env_steps
+                    returns = self._collect_adapted(min(steps_per_iteration, remaining))
+                stats["collected_return"] = float(np.mean(returns)) if returns else math.nan
+                stats["time_collect_s"] = time.perf_counter() - start
+
+                start = time.perf_counter()
+                fit = self.ensemble.fit(self.buffer.obs, self.buffer.act, self.buffer.next_obs)
+                stats["time_fit_s"] = time.perf_counter() - start
+                stats["model_train_loss"] = float(fit["train_loss"])
+                stats["model_valid_loss"] = float(fit["valid_loss"])
+                stats["model_epochs"] = float(np.mean(fit["epochs"]))
+                if not math.isfinite(stats["model_train_loss"]):
+                    raise DivergenceError(f"model loss is {stats['model_train_loss']}")
+                if cfg.model_bias_max > 0 or cfg.model_noise_std > 0:
+                    self.ensemble.sample_bias(cfg.model_bias_max, cfg.model_noise_std)
+
+                frozen = self.ensemble.frozen()
+                steps = [self.meta_step(frozen) for _ in range(cfg.meta_steps)]
+                for key in steps[0]:
+                    values = [s[key] for s in steps]
+                    stats[key] = float(
+                        np.sum(values) if key.startswith("time_") else np.mean(values)
+                    )
+                stats["imagined_return_post_last"] = steps[-1]["imagined_return_post"]
+                self.iteration += 1
+
+                crossed = self.env_steps // eval_every > last_eval // eval_every
+                if crossed or self.env_steps >= total_steps:
+                    self._evaluate_and_log(stats)
+                self.logger.checkpoint(self.env_steps, self.state_dict())
+        finally:
+            for env in self.real_envs:
+                env.close()
+            self.real_envs = []
+
+    def _evaluate_and_log(self, stats: dict[str, float]) -> None:
+        params = detach_params(self.policy.base_params())
+
+        def act_mean(obs: np.ndarray) -> np.ndarray:
+            o = torch.as_tensor(obs, dtype=torch.float32, device=self.device)
+            with torch.no_grad():
+                return self.policy.mean(o, params).cpu().numpy().astype(np.float64)
+
+        # The pre-update policy, as the paper reports; its mean action, and (what the paper
+        # plotted) its stochastic return. A dedicated generator keeps training unaffected.
+        eval_gen = torch.Generator().manual_seed(self.seed * 7919 + self.env_steps)
+
+        def act_sample(obs: np.ndarray) -> np.ndarray:
+            o = torch.as_tensor(obs, dtype=torch.float32, device=self.device)
+            act, _ = self.policy.sample(o, params, eval_gen)
+            return act.cpu().numpy().astype(np.float64)
+
+        start = time.perf_counter()
+        mean, std = self.logger.evaluate(act_mean)
+        stats["eval_stochastic_return"], _ = self.logger.evaluate(act_sample)
+        stats["time_eval_s"] = time.perf_counter() - start
+        stats["policy_std"] = float(self.policy.params["log_std"].exp().mean())
+        self.logger.log(self.env_steps, mean, std, **stats)
+
+    # ----------------------------------------------------------------- checkpoints
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "env_steps": self.env_steps,
+            "iteration": self.iteration,
+            "policy": self.policy.state_dict(),
+            "ensemble": self.ensemble.state(),
+            "buffer": self.buffer.state(),
+            "generator": self.generator.get_state(),
+            "rng": self.rng.bit_generator.state,
+            "adapted": self.adapted,
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.env_steps = int(state["env_steps"])
+        self.iteration = int(state["iteration"])
+        self.policy.load_state_dict(state["policy"])
+        self.ensemble.load_state(state["ensemble"])
+        self.buffer.load_state(state["buffer"])
+        self.generator.set_state(state["generator"])
+        self.rng.bit_generator.state = state["rng"]
+        self.adapted = state["adapted"]
+
+
+@dataclass
+class METRPOConfig(MBMPOConfig):
+    """ME-TRPO (Kurutach et al. 2018) as MB-MPO without adaptation."""
+
+    inner_lr: float = param(0.0, ge=0, le=0)
+    """No inner step: alpha = 0."""
+
+
+@register("metrpo")
+class METRPO(MBMPO):
+    """ME-TRPO: MB-MPO's machinery with alpha = 0 (set model_assignment=random_step for
+    Kurutach et al.'s random model per imagined step)."""
+
+    Config = METRPOConfig
+    presets = {"paper": {}, "quick": QUICK}
