@@ -138,7 +138,7 @@ class MBMPOConfig(AlgorithmConfig):
 QUICK = {
     "imagined_trajectories": 20,
     "meta_steps": 10,
-    "model_max_epochs": 50,
+    "model_max_epochs": 25,
     "initial_random_steps": 4000,
 }
 """A laptop-sized MB-MPO: fewer imagined trajectories and meta steps, capped model epochs."""
@@ -413,7 +413,7 @@ class MBMPO(Algorithm):
         mean, std = self.logger.evaluate(act_mean)
         stats["eval_stochastic_return"], _ = self.logger.evaluate(act_sample)
         stats["time_eval_s"] = time.perf_counter() - start
-        stats["policy_std"] = float(self.policy.params["log_std"].exp().mean())
+        stats["policy_std"] = float(self.policy.params["log_std"].detach().exp().mean())
         self.logger.log(self.env_steps, mean, std, **stats)
 
     # ----------------------------------------------------------------- checkpoints

@@ -83,7 +83,7 @@ def trpo_step(
     full_step = torch.sqrt(2 * max_kl / shs) * direction
     for i in range(max_backtracks):
         set_flat(params, old + backtrack_ratio**i * full_step)
-        new_surrogate, new_kl = (float(v) for v in objective(False))
+        new_surrogate, new_kl = (float(v.detach()) for v in objective(False))
         if new_kl <= max_kl and new_surrogate > surrogate_before:
             return TRPOResult(surrogate_before, new_surrogate, new_kl, i, True)
     set_flat(params, old)
