@@ -39,6 +39,7 @@ from algorithms.common.maml import (
     detach_params,
     expand_params,
     mean_kl,
+    subsample,
     surrogate,
 )
 from algorithms.common.policy import GaussianMLPPolicy, Params
@@ -82,6 +83,9 @@ class MBMPOConfig(AlgorithmConfig):
     """Line-search shrink factor."""
     max_backtracks: int = param(15, ge=1)
     """Line-search steps before the update is rejected."""
+    fisher_subsample: int = param(5, ge=1)
+    """Fisher-vector products use every n-th imagined sample (1: all). The Fisher only
+    preconditions the step; the line search checks the KL bound on all samples."""
     discount: float = param(0.99, gt=0, le=1)
     """Discount factor gamma."""
     gae_lambda: float = param(1.0, ge=0, le=1)
@@ -138,7 +142,7 @@ class MBMPOConfig(AlgorithmConfig):
 QUICK = {
     "imagined_trajectories": 20,
     "meta_steps": 10,
-    "model_max_epochs": 25,
+    "model_max_epochs": 15,
     "initial_random_steps": 4000,
 }
 """A laptop-sized MB-MPO: fewer imagined trajectories and meta steps, capped model epochs."""
@@ -310,6 +314,16 @@ class MBMPO(Algorithm):
                 self.policy, adapted_old, adapted, post
             )
 
+        pre_sub, post_sub = (
+            subsample(pre, cfg.fisher_subsample),
+            subsample(post, cfg.fisher_subsample),
+        )
+        adapted_sub_old = detach_params(self._adapted(pre_sub, create_graph=False))
+
+        def curvature_kl() -> torch.Tensor:
+            adapted = self._adapted(pre_sub, create_graph=True)
+            return mean_kl(self.policy, adapted_sub_old, adapted, post_sub)
+
         result = trpo_step(
             list(self.policy.params.values()),
             objective,
@@ -318,6 +332,7 @@ class MBMPO(Algorithm):
             cfg.cg_damping,
             cfg.backtrack_ratio,
             cfg.max_backtracks,
+            curvature_kl=curvature_kl if cfg.fisher_subsample > 1 else None,
         )
         with torch.no_grad():
             inner_kl = float(

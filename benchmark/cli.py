@@ -80,7 +80,7 @@ def cmd_perf(args: argparse.Namespace) -> int:
     perf_fn = getattr(perf, f"perf_{args.algo}", None)
     if perf_fn is None:
         raise ConfigError(f"no perf measurement for algorithm {args.algo!r}")
-    perf_fn(task_name=args.task or "halfcheetah")
+    perf_fn(task_name=args.task or "halfcheetah", overrides=parse_assignments(args.set or []))
     return 0
 
 
@@ -124,6 +124,7 @@ def build_parser() -> argparse.ArgumentParser:
     p_perf.add_argument("target", nargs="?", choices=["ensemble"], help="a component to measure")
     p_perf.add_argument("--algo", help="time one faithful iteration of this algorithm")
     p_perf.add_argument("--task", help="task to measure on (default halfcheetah)")
+    p_perf.add_argument("--set", action="append", metavar="KEY=VALUE", help="config override")
     p_perf.set_defaults(func=cmd_perf)
     return parser
 

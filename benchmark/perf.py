@@ -140,3 +140,76 @@ def perf_ensemble(
         "bmm_gflops": rates["bmm"],
         "rollout_ratio_to_matmul_peak": ratio,
     }
+
+
+class _CaptureLogger:
+    """Stands in for the run logger: no evaluation episodes, no files; keeps logged rows."""
+
+    def __init__(self) -> None:
+        self.eval_every = 10**12
+        self.rows: list[dict[str, float]] = []
+
+    def evaluate(self, act: Callable) -> tuple[float, float]:
+        return 0.0, 0.0
+
+    def log(self, env_steps: int, return_mean: float, return_std: float, **metrics: float) -> None:
+        self.rows.append({"env_steps": env_steps, **metrics})
+
+    def checkpoint(self, env_steps: int, state: dict) -> None:
+        pass
+
+
+def perf_mbmpo(
+    task_name: str = "halfcheetah",
+    algo: str = "mbmpo",
+    overrides: dict | None = None,
+    print_fn: Callable[[str], None] = print,
+) -> dict[str, float]:
+    """Time one faithful MB-MPO iteration (the first: random data, model fit, meta steps)
+    through the training code itself, with phase times and imagined-sampling GFLOP/s."""
+    from algorithms import get_algorithm
+    from benchmark.config import apply_overrides
+
+    cls = get_algorithm(algo)
+    config = apply_overrides(cls.Config(), overrides or {})
+    task = make_task(task_name)
+    peak = matmul_peak_gflops()
+    print_fn(f"threads={torch.get_num_threads()} matmul_peak_gflops={peak:.1f} (fp32, 2048^3)")
+    logger = _CaptureLogger()
+    algorithm = cls(task, config, 0, logger)
+    start = time.perf_counter()
+    algorithm.train(config.initial_random_steps)  # exactly one iteration
+    total = time.perf_counter() - start
+    row = logger.rows[-1]
+    horizon = config.imagined_horizon or task.horizon
+    rollouts_per_step = 2 if config.inner_lr > 0 else 1
+    model_steps = (
+        config.meta_steps
+        * rollouts_per_step
+        * config.num_tasks
+        * config.imagined_trajectories
+        * horizon
+    )
+    sizes = [len(task.model_input_dims) + task.act_dim, *config.model_hidden_sizes, task.obs_dim]
+    gflops = model_steps * mlp_flops(sizes) / row["time_imagine_s"] / 1e9
+    print_fn(
+        f"{algo} on {task_name}: {config.meta_steps} meta steps, {config.num_tasks} tasks x "
+        f"{config.imagined_trajectories} trajectories x {horizon} steps, "
+        f"{config.num_models} models {list(config.model_hidden_sizes)}"
+    )
+    print_fn(
+        f"seconds per phase: collect {row['time_collect_s']:.1f}, model fit "
+        f"{row['time_fit_s']:.1f} ({row['model_epochs']:.0f} epochs), imagined sampling "
+        f"{row['time_imagine_s']:.1f}, meta (TRPO) steps {row['time_meta_s']:.1f}; "
+        f"iteration total {total:.1f}"
+    )
+    print_fn(
+        f"imagined sampling: {model_steps / 1e6:.1f}M model steps, {gflops:.1f} GFLOP/s, "
+        f"ratio to matmul peak {gflops / peak:.2f}"
+    )
+    print_fn(f"seconds_per_iteration={total:.1f}")
+    return {"seconds_per_iteration": total, "imagine_gflops": gflops, "peak": peak, **row}
+
+
+def perf_metrpo(**kwargs) -> dict[str, float]:
+    return perf_mbmpo(algo="metrpo", **kwargs)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import torch
 from torch.distributions import Independent, Normal, kl_divergence
 
@@ -146,27 +147,49 @@ def test_meta_gradient_matches_finite_differences_through_the_inner_step():
     assert float((first_order - numeric).norm() / numeric.norm()) > 1e-2  # the test can tell
 
 
-def test_trpo_step_respects_the_kl_bound_and_improves_the_surrogate():
-    for seed in range(5):
-        policy = make_policy(seed=seed)
-        params = policy.base_params()
-        old = {k: v.detach().clone() for k, v in params.items()}
-        batch = random_batch(policy, old, 1, n=200, seed=seed, dtype=torch.float32)
-        batch = PolicyBatch(
-            batch.obs[0], batch.act[0], batch.adv[0], batch.mask[0], batch.logp_old[0]
-        )
+@pytest.mark.parametrize("seed", range(5))
+def test_trpo_step_respects_the_kl_bound_and_improves_the_surrogate(seed):
+    policy = make_policy(seed=seed)
+    params = policy.base_params()
+    old = {k: v.detach().clone() for k, v in params.items()}
+    batch = random_batch(policy, old, 1, n=200, seed=seed, dtype=torch.float32)
+    batch = PolicyBatch(batch.obs[0], batch.act[0], batch.adv[0], batch.mask[0], batch.logp_old[0])
 
-        def objective(create_graph):
-            return surrogate_flat(policy, params, batch), kl_flat(policy, old, params, batch)
+    def objective(create_graph):
+        return surrogate_flat(policy, params, batch), kl_flat(policy, old, params, batch)
 
-        max_kl = 0.01
-        before = float(objective(False)[0].detach())
-        result = trpo_step(list(params.values()), objective, max_kl)
-        after_surrogate, after_kl = (float(v.detach()) for v in objective(False))
-        assert result.accepted
-        assert after_kl <= max_kl * 1.5 and after_kl <= max_kl + 1e-7
-        assert after_surrogate > before
-        assert after_kl > max_kl * 0.1  # it used the trust region, not a timid step
+    max_kl = 0.01
+    before = float(objective(False)[0].detach())
+    result = trpo_step(list(params.values()), objective, max_kl)
+    after_surrogate, after_kl = (float(v.detach()) for v in objective(False))
+    assert result.accepted
+    assert after_kl <= max_kl * 1.5 and after_kl <= max_kl + 1e-7
+    assert after_surrogate > before
+    assert after_kl > max_kl * 0.1  # it used the trust region, not a timid step
+
+
+def test_trpo_with_subsampled_curvature_still_enforces_the_kl_bound():
+    policy = make_policy(seed=7)
+    params = policy.base_params()
+    old = {k: v.detach().clone() for k, v in params.items()}
+    batch = random_batch(policy, old, 1, n=500, seed=7, dtype=torch.float32)
+    batch = PolicyBatch(batch.obs[0], batch.act[0], batch.adv[0], batch.mask[0], batch.logp_old[0])
+    sub = PolicyBatch(
+        *(t[::5] for t in (batch.obs, batch.act, batch.adv, batch.mask, batch.logp_old))
+    )
+
+    def objective(create_graph):
+        return surrogate_flat(policy, params, batch), kl_flat(policy, old, params, batch)
+
+    before = float(objective(False)[0].detach())
+    result = trpo_step(
+        list(params.values()),
+        objective,
+        0.01,
+        curvature_kl=lambda: kl_flat(policy, old, params, sub),
+    )
+    after_surrogate, after_kl = (float(v.detach()) for v in objective(False))
+    assert result.accepted and after_kl <= 0.01 and after_surrogate > before
 
 
 def surrogate_flat(policy, params, batch):

@@ -76,3 +76,13 @@ def mean_kl(
 
 def detach_params(params: Params) -> Params:
     return {k: v.detach() for k, v in params.items()}
+
+
+def subsample(batch: PolicyBatch, every: int) -> PolicyBatch:
+    """Every n-th sample of each task (OpenAI baselines' TRPO takes every 5th for the
+    Fisher-vector products)."""
+    if every == 1:
+        return batch
+    return PolicyBatch(
+        *(t[:, ::every] for t in (batch.obs, batch.act, batch.adv, batch.mask, batch.logp_old))
+    )

@@ -58,16 +58,22 @@ def trpo_step(
     cg_damping: float = 1e-5,
     backtrack_ratio: float = 0.8,
     max_backtracks: int = 15,
+    curvature_kl: Callable[[], torch.Tensor] | None = None,
 ) -> TRPOResult:
     """Update ``params`` in place to increase the surrogate subject to mean KL <= max_kl.
 
     ``objective(create_graph)`` returns (surrogate to maximize, mean KL from the sampling
     policy), both functions of ``params``; ``create_graph`` says whether higher derivatives
-    will be taken (for the Fisher-vector products).
+    will be taken (for the Fisher-vector products). ``curvature_kl()``, if given, is a KL
+    (zero with zero gradient at the current parameters) whose Hessian stands in for the
+    objective's in the Fisher-vector products, e.g. the KL on a subsample of the data; the
+    line search still checks the objective's own KL.
     """
     params = list(params)
     surrogate, kl = objective(True)
-    grad = flat(torch.autograd.grad(surrogate, params, retain_graph=True))
+    grad = flat(torch.autograd.grad(surrogate, params, retain_graph=curvature_kl is None))
+    if curvature_kl is not None:
+        kl = curvature_kl()
     kl_grad = flat(torch.autograd.grad(kl, params, create_graph=True))
 
     def fvp(v: torch.Tensor) -> torch.Tensor:
