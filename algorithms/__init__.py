@@ -18,7 +18,12 @@ from algorithms.base import Algorithm, AlgorithmConfig
 ENTRY_POINT_GROUP = "mbbench.algorithms"
 _REGISTRY: dict[str, type[Algorithm]] = {}
 # Built-in algorithm modules, imported on first lookup so `import algorithms` stays cheap.
-_BUILTIN_MODULES = ["algorithms.random_policy", "algorithms.mbmpo"]
+_BUILTIN_MODULES = [
+    "algorithms.random_policy",
+    "algorithms.mbmpo",
+    "algorithms.mbmpc",
+    "algorithms.sb3",
+]
 _loaded = False
 
 

@@ -25,14 +25,14 @@ import numpy as np
 import torch
 
 from algorithms import register
-from algorithms.base import Algorithm, AlgorithmConfig
+from algorithms.base import Algorithm
 from algorithms.common.advantages import (
     discounted_returns,
     fit_linear_baseline,
     gae,
     normalize_per_task,
 )
-from algorithms.common.ensemble import DynamicsEnsemble, EnsembleConfig, TransitionBuffer
+from algorithms.common.ensemble import DynamicsEnsemble, TransitionBuffer
 from algorithms.common.maml import (
     PolicyBatch,
     adapt,
@@ -42,6 +42,7 @@ from algorithms.common.maml import (
     subsample,
     surrogate,
 )
+from algorithms.common.model_based import ModelBasedConfig, collect_real, fit_ensemble
 from algorithms.common.policy import GaussianMLPPolicy, Params
 from algorithms.common.rollout import Trajectories, imagine
 from algorithms.common.trpo import trpo_step
@@ -50,16 +51,12 @@ from benchmark.rundir import DivergenceError
 
 
 @dataclass
-class MBMPOConfig(AlgorithmConfig):
+class MBMPOConfig(ModelBasedConfig):
     """MB-MPO settings; defaults are the official CoRL 2018 values."""
 
     # Real data
-    initial_random_steps: int = param(5000, ge=1)
-    """Uniform-random real steps collected before the first model fit."""
     real_rollouts_per_task: int = param(1, ge=1)
     """Real rollouts of one horizon per meta-task and iteration (20 x 200 = 4000 steps)."""
-    buffer_size: int = param(1_000_000, ge=1)
-    """FIFO buffer of the most recent real transitions the models are fitted on."""
     # Meta-learning
     num_tasks: int = param(20, ge=1)
     """Meta-tasks per meta step; task t uses model t // (num_tasks / num_models)."""
@@ -99,21 +96,6 @@ class MBMPOConfig(AlgorithmConfig):
     model_assignment: Literal["task", "random_step"] = "task"
     """'task': each task's trajectories use its own model; 'random_step': a random model at
     every imagined step (Kurutach et al.'s ME-TRPO)."""
-    # Dynamics ensemble
-    num_models: int = param(5, ge=1)
-    """Models in the ensemble."""
-    model_hidden_sizes: tuple[int, ...] = (512, 512)
-    """Hidden layers of each dynamics model (ReLU)."""
-    model_weight_norm: bool = True
-    """Weight normalization in the dynamics models."""
-    model_lr: float = param(1e-3, gt=0)
-    """Adam step size of the dynamics models."""
-    model_batch_size: int = param(500, ge=1)
-    """Minibatch size of model training."""
-    model_max_epochs: int = param(500, ge=1)
-    """Cap on model training epochs per iteration (early stopping usually ends sooner)."""
-    model_valid_fraction: float = param(0.2, gt=0, lt=1)
-    """Share of the buffer each model holds out for early stopping."""
     # Fig. 3 ablation
     model_bias_max: float = param(0.0, ge=0)
     """Each model's normalized prediction gets N(b_k, model_noise_std^2), b_k ~ U(0, this)."""
@@ -126,17 +108,6 @@ class MBMPOConfig(AlgorithmConfig):
                 f"num_tasks ({self.num_tasks}) must be a multiple of num_models "
                 f"({self.num_models}) so every model gets the same number of tasks"
             )
-
-    def ensemble_config(self) -> EnsembleConfig:
-        return EnsembleConfig(
-            num_models=self.num_models,
-            hidden_sizes=self.model_hidden_sizes,
-            weight_norm=self.model_weight_norm,
-            learning_rate=self.model_lr,
-            batch_size=self.model_batch_size,
-            valid_fraction=self.model_valid_fraction,
-            max_epochs=self.model_max_epochs,
-        )
 
 
 QUICK = {
@@ -194,21 +165,14 @@ class MBMPO(Algorithm):
         return torch.as_tensor(states, dtype=torch.float32, device=self.device)
 
     def _collect_random(self, n_steps: int) -> list[float]:
+        low, high = self.task.action_low, self.task.action_high
         env = self.task.make_env()
-        obs, _ = env.reset(seed=int(self.rng.integers(2**31)))
-        transitions, returns, episode_return = [], [], 0.0
-        for _ in range(n_steps):
-            act = self.rng.uniform(self.task.action_low, self.task.action_high)
-            next_obs, reward, terminated, truncated, _ = env.step(act)
-            transitions.append((obs, act, next_obs))
-            episode_return += float(reward)
-            obs = next_obs
-            if terminated or truncated:
-                returns.append(episode_return)
-                episode_return = 0.0
-                obs, _ = env.reset()
+        (obs, act, next_obs), returns = collect_real(
+            env, lambda _: self.rng.uniform(low, high), n_steps, int(self.rng.integers(2**31))
+        )
         env.close()
-        self._store(transitions)
+        self.buffer.add(obs, act, next_obs)
+        self.env_steps += n_steps
         return returns
 
     def _collect_adapted(self, n_steps: int) -> list[float]:
@@ -238,13 +202,10 @@ class MBMPO(Algorithm):
                     episode_return[t] = 0.0
                     next_obs, _ = env.reset()
                 obs[t] = next_obs
-        self._store(transitions)
-        return returns
-
-    def _store(self, transitions: list[tuple[np.ndarray, np.ndarray, np.ndarray]]) -> None:
         obs, act, next_obs = (np.array(x) for x in zip(*transitions, strict=True))
         self.buffer.add(obs, act, next_obs)
         self.env_steps += len(transitions)
+        return returns
 
     # ----------------------------------------------------------------- meta-learning
     def _imagine(self, frozen, params: Params) -> Trajectories:
@@ -377,14 +338,7 @@ class MBMPO(Algorithm):
                 stats["collected_return"] = float(np.mean(returns)) if returns else math.nan
                 stats["time_collect_s"] = time.perf_counter() - start
 
-                start = time.perf_counter()
-                fit = self.ensemble.fit(self.buffer.obs, self.buffer.act, self.buffer.next_obs)
-                stats["time_fit_s"] = time.perf_counter() - start
-                stats["model_train_loss"] = float(fit["train_loss"])
-                stats["model_valid_loss"] = float(fit["valid_loss"])
-                stats["model_epochs"] = float(np.mean(fit["epochs"]))
-                if not math.isfinite(stats["model_train_loss"]):
-                    raise DivergenceError(f"model loss is {stats['model_train_loss']}")
+                stats |= fit_ensemble(self.ensemble, self.buffer)
                 if cfg.model_bias_max > 0 or cfg.model_noise_std > 0:
                     self.ensemble.sample_bias(cfg.model_bias_max, cfg.model_noise_std)
 

@@ -1,0 +1,89 @@
+"""What the model-based algorithms share: real-data and ensemble settings, model fitting."""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from algorithms.base import AlgorithmConfig
+from algorithms.common.ensemble import DynamicsEnsemble, EnsembleConfig, TransitionBuffer
+from benchmark.config import param
+from benchmark.rundir import DivergenceError
+
+
+@dataclass
+class ModelBasedConfig(AlgorithmConfig):
+    """Real-data and dynamics-ensemble settings (defaults: the official MB-MPO values)."""
+
+    initial_random_steps: int = param(5000, ge=1)
+    """Uniform-random real steps collected before the first model fit."""
+    buffer_size: int = param(1_000_000, ge=1)
+    """FIFO buffer of the most recent real transitions the models are fitted on."""
+    num_models: int = param(5, ge=1)
+    """Models in the ensemble."""
+    model_hidden_sizes: tuple[int, ...] = (512, 512)
+    """Hidden layers of each dynamics model (ReLU)."""
+    model_weight_norm: bool = True
+    """Weight normalization in the dynamics models."""
+    model_lr: float = param(1e-3, gt=0)
+    """Adam step size of the dynamics models."""
+    model_batch_size: int = param(500, ge=1)
+    """Minibatch size of model training."""
+    model_max_epochs: int = param(500, ge=1)
+    """Cap on model training epochs per fit (early stopping usually ends sooner)."""
+    model_valid_fraction: float = param(0.2, gt=0, lt=1)
+    """Share of the buffer each model holds out for early stopping."""
+
+    def ensemble_config(self) -> EnsembleConfig:
+        return EnsembleConfig(
+            num_models=self.num_models,
+            hidden_sizes=self.model_hidden_sizes,
+            weight_norm=self.model_weight_norm,
+            learning_rate=self.model_lr,
+            batch_size=self.model_batch_size,
+            valid_fraction=self.model_valid_fraction,
+            max_epochs=self.model_max_epochs,
+        )
+
+
+def fit_ensemble(ensemble: DynamicsEnsemble, buffer: TransitionBuffer) -> dict[str, float]:
+    """Fit the ensemble on the buffer; the progress columns of the fit. A non-finite loss
+    stops the run (DivergenceError)."""
+    start = time.perf_counter()
+    fit = ensemble.fit(buffer.obs, buffer.act, buffer.next_obs)
+    stats = {
+        "time_fit_s": time.perf_counter() - start,
+        "model_train_loss": float(fit["train_loss"]),
+        "model_valid_loss": float(fit["valid_loss"]),
+        "model_epochs": float(np.mean(fit["epochs"])),
+    }
+    if not math.isfinite(stats["model_train_loss"]):
+        raise DivergenceError(f"model loss is {stats['model_train_loss']}")
+    return stats
+
+
+def collect_real(
+    env, act: Callable[[np.ndarray], np.ndarray], n_steps: int, reset_seed: int
+) -> tuple[tuple[np.ndarray, np.ndarray, np.ndarray], list[float]]:
+    """``n_steps`` real steps with ``act(obs)``, resetting at episode ends.
+
+    Returns the transitions (obs, act, next_obs) and the returns of the finished episodes.
+    """
+    obs, _ = env.reset(seed=reset_seed)
+    transitions, returns, episode_return = [], [], 0.0
+    for _ in range(n_steps):
+        action = act(obs)
+        next_obs, reward, terminated, truncated, _ = env.step(action)
+        transitions.append((obs, action, next_obs))
+        episode_return += float(reward)
+        obs = next_obs
+        if terminated or truncated:
+            returns.append(episode_return)
+            episode_return = 0.0
+            obs, _ = env.reset()
+    arrays = tuple(np.array(x) for x in zip(*transitions, strict=True))
+    return arrays, returns

@@ -1,0 +1,204 @@
+"""Model-free baselines from Stable-Baselines3 (and sb3-contrib's TRPO), under the suite's
+evaluation protocol.
+
+Each trains on ``Task.make_env()`` (same horizon as every other algorithm) with the absolute
+positions removed from the observation, and reports evaluation points through the run logger
+from a callback at the shared step grid, so its progress.csv is interchangeable with the
+model-based algorithms'. Two hyperparameter sets: ``paper`` (the MB-MPO paper's 32x32 tanh
+policies and its batch sizes where known) and ``zoo`` (rl-baselines3-zoo-style MuJoCo
+settings, without observation normalization).
+
+ACKTR, a baseline of the paper, has no implementation in SB3 or sb3-contrib; it is not run.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+from typing import Any, ClassVar, Literal
+
+import gymnasium as gym
+import numpy as np
+from stable_baselines3 import A2C, DDPG, PPO, SAC, TD3
+from stable_baselines3.common.base_class import BaseAlgorithm
+from stable_baselines3.common.callbacks import BaseCallback
+from stable_baselines3.common.noise import NormalActionNoise
+from torch import nn
+
+from algorithms import register
+from algorithms.base import Algorithm, AlgorithmConfig
+
+try:
+    from sb3_contrib import TRPO
+except ImportError:  # pragma: no cover - sb3-contrib is a dependency
+    TRPO = None
+
+
+@dataclass
+class SB3Config(AlgorithmConfig):
+    """Settings of a Stable-Baselines3 baseline."""
+
+    hyperparams: Literal["paper", "zoo"] = "paper"
+    """'paper': 32x32 tanh networks, the paper's batch sizes where known; 'zoo':
+    rl-baselines3-zoo-style MuJoCo settings."""
+
+
+PAPER_NET = {"net_arch": [32, 32], "activation_fn": nn.Tanh}
+
+HYPERPARAMS: dict[str, dict[str, dict[str, Any]]] = {
+    # TRPO/PPO: the paper's batch of 50k steps per update; DDPG: its batch of 64.
+    "ppo": {
+        "paper": {
+            "n_steps": 50_000,
+            "batch_size": 2_500,
+            "n_epochs": 10,
+            "policy_kwargs": PAPER_NET,
+        },
+        "zoo": {"n_steps": 2048, "batch_size": 64, "n_epochs": 10, "gae_lambda": 0.95},
+    },
+    "trpo": {
+        "paper": {
+            "n_steps": 50_000,
+            "batch_size": 5_000,
+            "target_kl": 0.01,
+            "policy_kwargs": PAPER_NET,
+        },
+        "zoo": {
+            "n_steps": 1024,
+            "batch_size": 128,
+            "gae_lambda": 0.95,
+            "n_critic_updates": 20,
+            "cg_max_steps": 25,
+            "cg_damping": 0.1,
+            "learning_rate": 1e-3,
+        },
+    },
+    "ddpg": {
+        "paper": {"batch_size": 64, "policy_kwargs": PAPER_NET, "noise_std": 0.1},
+        "zoo": {
+            "learning_starts": 10_000,
+            "noise_std": 0.1,
+            "policy_kwargs": {"net_arch": [400, 300]},
+        },
+    },
+    "td3": {
+        "paper": {"policy_kwargs": PAPER_NET, "noise_std": 0.1},
+        "zoo": {
+            "learning_starts": 10_000,
+            "noise_std": 0.1,
+            "policy_kwargs": {"net_arch": [400, 300]},
+        },
+    },
+    "sac": {
+        "paper": {"policy_kwargs": PAPER_NET},
+        "zoo": {"learning_starts": 10_000},
+    },
+    "a2c": {
+        "paper": {"policy_kwargs": PAPER_NET},
+        "zoo": {},
+    },
+}
+"""SB3 keyword arguments per algorithm and set; ``noise_std`` becomes Gaussian action noise.
+SAC, TD3 and A2C are not in the paper: their 'paper' set only uses its 32x32 tanh nets."""
+
+
+class DropPositions(gym.ObservationWrapper):
+    """Remove the absolute positions (the task's ``position_dims``) from observations."""
+
+    def __init__(self, env: gym.Env, keep: list[int]) -> None:
+        super().__init__(env)
+        self.keep = np.asarray(keep)
+        low, high = env.observation_space.low[self.keep], env.observation_space.high[self.keep]
+        self.observation_space = gym.spaces.Box(low, high, dtype=env.observation_space.dtype)
+
+    def observation(self, observation: np.ndarray) -> np.ndarray:
+        return observation[self.keep]
+
+
+class _EvaluationCallback(BaseCallback):
+    """Evaluates at the shared step grid, logs and checkpoints through the run logger."""
+
+    def __init__(self, owner: SB3Algorithm, total_steps: int) -> None:
+        super().__init__()
+        self.owner = owner
+        self.total_steps = total_steps
+
+    def _on_step(self) -> bool:
+        owner = self.owner
+        owner.env_steps = self.num_timesteps
+        every = owner.logger.eval_every
+        if owner.env_steps // every > owner.last_logged // every:
+            owner.evaluate_and_log()
+        return owner.env_steps < self.total_steps
+
+
+class SB3Algorithm(Algorithm):
+    """A Stable-Baselines3 algorithm run under the suite's protocol."""
+
+    Config = SB3Config
+    presets = {"paper": {"hyperparams": "paper"}, "zoo": {"hyperparams": "zoo"}}
+    sb3_class: ClassVar[type[BaseAlgorithm]]
+    key: ClassVar[str]
+    config: SB3Config
+
+    def __init__(self, task, config, seed, logger, device="cpu") -> None:
+        super().__init__(task, config, seed, logger, device)
+        self.keep = task.model_input_dims
+        env = DropPositions(task.make_env(), self.keep)
+        # A deep copy: SB3 adds keys to policy_kwargs in place (e.g. SAC's n_critics).
+        kwargs = copy.deepcopy(HYPERPARAMS[self.key][config.hyperparams])
+        noise_std = kwargs.pop("noise_std", None)
+        if noise_std is not None:
+            kwargs["action_noise"] = NormalActionNoise(
+                np.zeros(task.act_dim), noise_std * np.ones(task.act_dim)
+            )
+        self.model = self.sb3_class("MlpPolicy", env, seed=seed, device=self.device, **kwargs)
+        self.last_logged = 0
+
+    def act(self, obs: np.ndarray) -> np.ndarray:
+        action, _ = self.model.predict(obs[self.keep], deterministic=True)
+        return action
+
+    def evaluate_and_log(self) -> None:
+        mean, std = self.logger.evaluate(self.act)
+        self.logger.log(self.env_steps, mean, std)
+        self.last_logged = self.env_steps
+        self.logger.checkpoint(self.env_steps, self.state_dict())
+
+    def train(self, total_steps: int) -> None:
+        remaining = total_steps - self.env_steps
+        if remaining > 0:
+            self.model.learn(
+                remaining,
+                callback=_EvaluationCallback(self, total_steps),
+                reset_num_timesteps=False,
+            )
+        if self.last_logged < self.env_steps or not self.logger.rows:
+            self.evaluate_and_log()
+
+    def state_dict(self) -> dict[str, Any]:
+        # Network and optimizer weights only (safe to load). A resumed run continues from
+        # them; an off-policy algorithm's replay buffer starts empty again.
+        params = {name: dict(sd) for name, sd in self.model.get_parameters().items()}
+        return {"env_steps": self.env_steps, "last_logged": self.last_logged, "params": params}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.model.set_parameters(state["params"], exact_match=True, device=self.device)
+        self.env_steps = int(state["env_steps"])
+        self.last_logged = int(state["last_logged"])
+        self.model.num_timesteps = self.env_steps
+
+
+def _register(name: str, sb3_class: type[BaseAlgorithm] | None, doc: str) -> None:
+    if sb3_class is None:
+        return
+    cls = type(name.upper(), (SB3Algorithm,), {"sb3_class": sb3_class, "key": name, "__doc__": doc})
+    register(name)(cls)
+
+
+_register("ppo", PPO, "PPO (Stable-Baselines3), model-free baseline.")
+_register("trpo", TRPO, "TRPO (sb3-contrib), model-free baseline.")
+_register("ddpg", DDPG, "DDPG (Stable-Baselines3), model-free baseline.")
+_register("td3", TD3, "TD3 (Stable-Baselines3), model-free baseline (not in the paper).")
+_register("sac", SAC, "SAC (Stable-Baselines3), model-free baseline (not in the paper).")
+_register("a2c", A2C, "A2C (Stable-Baselines3), model-free baseline (not in the paper).")
