@@ -68,6 +68,41 @@ def cmd_aggregate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _load_results(path: str):
+    """The aggregated table of a results folder (run directories) or an aggregated CSV."""
+    from pathlib import Path
+
+    import pandas as pd
+
+    from benchmark.analysis.aggregate import aggregate
+
+    source = Path(path)
+    if source.is_file():
+        return pd.read_csv(source)
+    if source.is_dir():
+        return aggregate(source)
+    raise RunDirError(f"{source}: no such results folder or CSV file")
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    from benchmark.analysis.stats import format_comparison
+
+    table = _load_results(args.results)
+    known = set(table["algo"]) if len(table) else set()
+    for algo in args.algos:
+        if algo not in known:
+            found = ", ".join(sorted(known)) or "none"
+            raise ConfigError(f"no runs of {algo!r} in {args.results}; found: {found}")
+    if args.task:
+        table = table[table["task"].isin(args.task)]
+    try:
+        report = format_comparison(table, args.algos[0], args.algos[1], args.task, args.at)
+    except ValueError as error:
+        raise ConfigError(str(error)) from None
+    print(report)
+    return 0
+
+
 def cmd_perf(args: argparse.Namespace) -> int:
     from benchmark import perf
 
@@ -119,6 +154,13 @@ def build_parser() -> argparse.ArgumentParser:
     p_agg.add_argument("root", help="folder holding run directories (e.g. results/runs)")
     p_agg.add_argument("--out", required=True, help="CSV file to write")
     p_agg.set_defaults(func=cmd_aggregate)
+
+    p_cmp = sub.add_parser("compare", help="is algorithm A better than B? (statistics)")
+    p_cmp.add_argument("results", help="results/runs folder or an aggregated runs.csv")
+    p_cmp.add_argument("--algos", nargs=2, required=True, metavar=("A", "B"))
+    p_cmp.add_argument("--task", nargs="+", help="tasks to compare (default: all shared)")
+    p_cmp.add_argument("--at", type=float, help="compare at this many real steps (default: final)")
+    p_cmp.set_defaults(func=cmd_compare)
 
     p_perf = sub.add_parser("perf", help="measure speed against this machine's matmul rate")
     p_perf.add_argument("target", nargs="?", choices=["ensemble"], help="a component to measure")

@@ -1,0 +1,87 @@
+"""Statistics agree with scipy and with hand computation on fixed data."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats
+
+from benchmark.analysis import stats as S
+from benchmark.cli import main
+
+
+def curve_table():
+    """Synthetic aggregated table: 2 tasks, algos a, b, random, ppo; 4 seeds each."""
+    rng = np.random.default_rng(0)
+    rows = []
+    levels = {"a": 100.0, "b": 60.0, "random": 0.0, "ppo": 80.0}
+    for task, scale in (("t1", 1.0), ("t2", 3.0)):
+        for algo, level in levels.items():
+            for seed in range(4):
+                final = scale * (level + rng.normal(0, 10))
+                for steps in (1000, 2000):
+                    rows.append(
+                        dict(
+                            experiment="e",
+                            task=task,
+                            algo=algo,
+                            seed=seed,
+                            status="done",
+                            error="",
+                            run_dir=f"{task}/{algo}/{seed}",
+                            env_steps=steps,
+                            return_mean=final * steps / 2000,
+                        )
+                    )
+    return pd.DataFrame(rows)
+
+
+def test_per_task_tests_agree_with_scipy():
+    a = np.array([3.1, 4.5, 2.2, 5.0, 4.1])
+    b = np.array([1.0, 2.4, 2.2, 0.5])
+    c = S.compare_task("t", a, b)
+    welch = stats.ttest_ind(a, b, equal_var=False)
+    mwu = stats.mannwhitneyu(a, b, alternative="two-sided")
+    assert c.welch_p == pytest.approx(welch.pvalue) and c.welch_t == pytest.approx(welch.statistic)
+    assert c.mannwhitney_p == pytest.approx(mwu.pvalue)
+    assert c.prob_improvement == pytest.approx(mwu.statistic / (len(a) * len(b)))
+    assert c.diff_ci[0] < c.diff < c.diff_ci[1]
+    assert S.compare_task("t", a, b).diff_ci == c.diff_ci  # fixed bootstrap seed
+
+
+def test_iqm_and_stratified_bootstrap():
+    x = np.arange(1.0, 9.0)  # 1..8: the middle half is 3..6
+    assert S.iqm(x) == pytest.approx(4.5)
+    normalized = {"t1": np.array([0.1, 0.2, 0.3]), "t2": np.array([0.9, 1.0, 1.1])}
+    point, (low, high) = S.aggregate_with_ci(normalized, np.mean)
+    assert point == pytest.approx(0.6) and low <= point <= high
+    # Stratified: every resample keeps 3 runs per task, so the mean stays between the
+    # task means' extremes.
+    assert 0.5 < low and high < 0.7
+
+
+def test_return_at_interpolates_and_refuses_extrapolation():
+    curve = pd.DataFrame({"env_steps": [1000, 3000], "return_mean": [10.0, 30.0]})
+    assert S.return_at(curve, 2000) == pytest.approx(20.0)
+    assert S.return_at(curve, None) == 30.0
+    assert np.isnan(S.return_at(curve, 5000))
+
+
+def test_normalized_scores_use_random_and_best_model_free():
+    table = curve_table()
+    low, high = S.normalization_bounds(table, ["t1", "t2"])
+    ppo_t2 = S.score_arrays(table, "ppo", ["t2"])["t2"].mean()
+    assert high["t2"] == pytest.approx(ppo_t2)
+    report = S.format_comparison(table, "a", "b", None, None)
+    assert "IQM" in report and "| t1 | 4/4 |" in report
+
+
+def test_compare_cli_on_an_aggregated_csv(tmp_path, capsys):
+    path = tmp_path / "runs.csv"
+    curve_table().to_csv(path, index=False)
+    assert main(["compare", str(path), "--algos", "a", "b", "--at", "1500"]) == 0
+    out = capsys.readouterr().out
+    assert "a vs b, at 1500 steps" in out and "Welch" in out
+    assert main(["compare", str(path), "--algos", "a", "zzz"]) == 2
+    assert "no runs of 'zzz'" in capsys.readouterr().err
