@@ -20,8 +20,11 @@ validate(config, "workflow/schemas/config.schema.yaml")
 include: "workflow/rules/common.smk"
 include: "workflow/rules/train.smk"
 include: "workflow/rules/aggregate.smk"
+include: "workflow/rules/analysis.smk"
 
 
 rule all:
     input:
-        f"{RESULTS}/summary/runs.csv",
+        f"{RESULTS}/report.md",
+        figure_files(),
+        TABLES,

@@ -103,6 +103,75 @@ def cmd_compare(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_figure(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from benchmark.analysis.plots import learning_curves
+
+    table = _load_results(args.results)
+    try:
+        paths = learning_curves(
+            table, args.experiment, Path(args.out), args.title or "", args.per_seed, args.note or ""
+        )
+    except ValueError as error:
+        raise ConfigError(str(error)) from None
+    print("\n".join(map(str, paths)))
+    return 0
+
+
+def cmd_plasticity(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from benchmark.analysis.plasticity import plasticity_grid
+    from benchmark.analysis.plots import plasticity_heatmaps
+
+    grid = plasticity_grid(args.run_dir, n=args.grid)
+    paths = plasticity_heatmaps(grid, Path(args.out), args.note or "")
+    print("\n".join(map(str, paths)))
+    return 0
+
+
+def cmd_tables(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from benchmark.analysis import tables
+
+    table = _load_results(args.results)
+    out = Path(args.out)
+    horizons = dict(item.split("=") for item in args.horizon or [])
+    horizons = {k: int(v) for k, v in horizons.items()}
+    final = tables.final_returns(table, horizons)
+    note = " ".join(f"{v}." for v in tables.NOT_AVAILABLE.values())
+    written = tables.write_table(
+        final, out / "final_returns", f"Final evaluation return, mean ± std over seeds. {note}"
+    )
+    needed = tables.samples_needed(table, args.fraction)
+    written += tables.write_table(
+        needed,
+        out / "samples_needed",
+        f"Real steps to close {args.fraction:.0%} of the gap between the random policy and "
+        "the best model-free final return.",
+    )
+    print("\n".join(map(str, written)))
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from benchmark.analysis.report import build_report
+
+    build_report(
+        Path(args.runs_csv),
+        [Path(f) for f in args.figures or []],
+        [Path(t) for t in args.tables or []],
+        Path(args.out),
+        args.note or "",
+    )
+    print(args.out)
+    return 0
+
+
 def cmd_perf(args: argparse.Namespace) -> int:
     from benchmark import perf
 
@@ -161,6 +230,37 @@ def build_parser() -> argparse.ArgumentParser:
     p_cmp.add_argument("--task", nargs="+", help="tasks to compare (default: all shared)")
     p_cmp.add_argument("--at", type=float, help="compare at this many real steps (default: final)")
     p_cmp.set_defaults(func=cmd_compare)
+
+    p_fig = sub.add_parser("figure", help="learning curves of one experiment (PNG and PDF)")
+    p_fig.add_argument("results", help="results/runs folder or an aggregated runs.csv")
+    p_fig.add_argument("--experiment", required=True)
+    p_fig.add_argument("--out", required=True, help="output path without extension")
+    p_fig.add_argument("--title")
+    p_fig.add_argument("--note", help="a line under the figure (e.g. 'quick profile: ...')")
+    p_fig.add_argument("--per-seed", action="store_true", help="one line per seed (Fig. 4)")
+    p_fig.set_defaults(func=cmd_figure)
+
+    p_pla = sub.add_parser("plasticity", help="Fig. 2 heatmaps from an MB-MPO point2d run")
+    p_pla.add_argument("run_dir")
+    p_pla.add_argument("--out", required=True, help="output path without extension")
+    p_pla.add_argument("--grid", type=int, default=50, help="grid points per axis")
+    p_pla.add_argument("--note")
+    p_pla.set_defaults(func=cmd_plasticity)
+
+    p_tab = sub.add_parser("tables", help="final returns and samples-needed tables")
+    p_tab.add_argument("results", help="results/runs folder or an aggregated runs.csv")
+    p_tab.add_argument("--out", required=True, help="output folder")
+    p_tab.add_argument("--fraction", type=float, default=0.9, help="of the best model-free return")
+    p_tab.add_argument("--horizon", action="append", metavar="EXPERIMENT=H", help="for matching")
+    p_tab.set_defaults(func=cmd_tables)
+
+    p_rep = sub.add_parser("report", help="assemble results/report.md")
+    p_rep.add_argument("runs_csv")
+    p_rep.add_argument("--figures", nargs="*")
+    p_rep.add_argument("--tables", nargs="*")
+    p_rep.add_argument("--note")
+    p_rep.add_argument("--out", required=True)
+    p_rep.set_defaults(func=cmd_report)
 
     p_perf = sub.add_parser("perf", help="measure speed against this machine's matmul rate")
     p_perf.add_argument("target", nargs="?", choices=["ensemble"], help="a component to measure")

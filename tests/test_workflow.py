@@ -3,15 +3,28 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pandas as pd
+import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 SNAKEMAKE = Path(sys.executable).parent / "snakemake"
+SMOKE_OUTPUTS = [
+    "results/report.md",
+    "results/figures/smoke.png",
+    "results/figures/smoke.pdf",
+    "results/figures/smoke_plasticity.png",
+    "results/figures/smoke_plasticity.pdf",
+    "results/tables/final_returns.md",
+    "results/tables/final_returns.csv",
+    "results/tables/samples_needed.md",
+    "results/tables/samples_needed.csv",
+]
 
 
 def copy_workflow(dest: Path) -> None:
@@ -28,24 +41,56 @@ def snakemake(cwd: Path, *args: str) -> subprocess.CompletedProcess:
         capture_output=True,
         text=True,
         env=env,
-        timeout=600,
+        timeout=900,
     )
 
 
-def test_smoke_workflow_runs_end_to_end(tmp_path):
-    copy_workflow(tmp_path)
-    result = snakemake(tmp_path, "--configfile", "workflow/config/smoke.yaml")
+@pytest.fixture(scope="module")
+def smoke(tmp_path_factory):
+    root = tmp_path_factory.mktemp("smoke")
+    copy_workflow(root)
+    result = snakemake(root, "--configfile", "workflow/config/smoke.yaml")
     assert result.returncode == 0, result.stderr[-3000:]
-    table = pd.read_csv(tmp_path / "results/summary/runs.csv")
+    return root
+
+
+def test_smoke_workflow_produces_every_figure_and_table(smoke):
+    for path in SMOKE_OUTPUTS:
+        assert (smoke / path).stat().st_size > 0, path
+    table = pd.read_csv(smoke / "results/summary/runs.csv")
     assert set(table["status"]) == {"done"}
-    assert table["env_steps"].max() == 300
+    assert set(table["algo"]) == {"random", "ppo", "mbmpo", "mbmpc"}
+    report = (smoke / "results/report.md").read_text()
+    assert "figures/smoke.png" in report and "| smoke | point2d | mbmpo | 2 |" in report
+
+
+def test_rerun_after_a_lost_job_redoes_only_what_is_missing(smoke):
+    lost = smoke / "results/runs/smoke/point2d/random/seed1"
+    shutil.rmtree(lost)
+    kept = smoke / "results/runs/smoke/point2d/mbmpo/seed0/progress.csv"
+    before = kept.stat().st_mtime_ns
+    result = snakemake(smoke, "--configfile", "workflow/config/smoke.yaml")
+    assert result.returncode == 0, result.stderr[-3000:]
+    jobs = re.findall(r"rule (\w+):", result.stderr + result.stdout)
+    assert jobs.count("train") == 1, jobs
+    assert (lost / "run.done").exists() and kept.stat().st_mtime_ns == before
+
+
+def test_paper_dry_run_lists_the_full_job_set(tmp_path):
+    copy_workflow(tmp_path)
+    result = snakemake(tmp_path, "-n", "--configfile", "workflow/config/paper.yaml")
+    assert result.returncode == 0, result.stderr[-3000:]
+    counts = dict(re.findall(r"^(\w+)\s+(\d+)$", result.stdout, re.MULTILINE))
+    # Fig. 1: 6 tasks x 7 algorithms x 3 seeds; Fig. 3: 6 variants x 3 seeds;
+    # Fig. 4: 2 x 3 seeds; Fig. 2: 1 run.
+    assert int(counts["train"]) == 6 * 7 * 3 + 6 * 3 + 2 * 3 + 1
 
 
 def test_default_config_dry_run_lists_its_jobs(tmp_path):
     copy_workflow(tmp_path)
     result = snakemake(tmp_path, "-n")
     assert result.returncode == 0, result.stderr[-3000:]
-    assert "train" in result.stdout
+    assert "train" in result.stdout and "report" in result.stdout
 
 
 def test_bad_config_is_rejected_before_anything_runs(tmp_path):
@@ -64,26 +109,9 @@ def test_aggregate_lists_malformed_runs(tmp_path, capsys):
     from benchmark.analysis.aggregate import aggregate
     from benchmark.cli import main
 
-    good = tmp_path / "runs/e/halfcheetah/random/seed0"
-    assert (
-        main(
-            [
-                "run",
-                "--algo",
-                "random",
-                "--task",
-                "point2d",
-                "--steps",
-                "60",
-                "--set",
-                "eval_every=30",
-                "--quiet",
-                "--out",
-                str(good),
-            ]
-        )
-        == 0
-    )
+    good = tmp_path / "runs/e/point2d/random/seed0"
+    args = ["run", "--algo", "random", "--task", "point2d", "--steps", "60"]
+    assert main([*args, "--set", "eval_every=30", "--quiet", "--out", str(good)]) == 0
     bad = tmp_path / "runs/e/point2d/random/seed1"
     shutil.copytree(good, bad)
     (bad / "progress.csv").write_text("garbage\n")

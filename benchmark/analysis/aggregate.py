@@ -13,7 +13,9 @@ import pandas as pd
 
 from benchmark.rundir import RunDir, RunDirError, read_progress
 
-ID_COLUMNS = ["experiment", "task", "algo", "seed", "status", "error", "run_dir"]
+ID_COLUMNS = ["experiment", "task", "algo", "algorithm", "seed", "status", "error", "run_dir"]
+"""``algo`` is the run's label (its directory in results/runs/<experiment>/<task>/<label>/,
+e.g. ``mbmpo_bias0.5``); ``algorithm`` the registered algorithm it ran."""
 
 
 def find_runs(root: str | Path) -> list[RunDir]:
@@ -31,10 +33,12 @@ def aggregate(root: str | Path, warn: bool = True) -> pd.DataFrame:
             meta = run.read_meta()
             config = run.read_config()
             parts = run.path.relative_to(root).parts
+            standard = len(parts) == 4
             ids |= {
-                "experiment": parts[0] if len(parts) == 4 else "",
+                "experiment": parts[0] if standard else "",
                 "task": config["task"],
-                "algo": config["algo"],
+                "algo": parts[2] if standard else config["algo"],
+                "algorithm": config["algo"],
                 "seed": int(config["seed"]),
                 "status": meta.get("status", "unknown"),
                 "error": meta.get("error") or "",

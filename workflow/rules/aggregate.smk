@@ -7,7 +7,7 @@ rule aggregate:
     output:
         f"{RESULTS}/summary/runs.csv",
     params:
-        runs=f"{RESULTS}/runs",
+        runs=lambda wc, output: str(Path(output[0]).parent.parent / "runs"),
     log:
         f"{RESULTS}/logs/aggregate.log",
     shell:

@@ -7,15 +7,15 @@ rule train:
     output:
         f"{RESULTS}/runs/{{exp}}/{{task}}/{{algo}}/seed{{seed}}/run.done",
     params:
-        run_dir=lambda wc: f"{RESULTS}/runs/{wc.exp}/{wc.task}/{wc.algo}/seed{wc.seed}",
+        run_dir=lambda wc: run_dir(wc.exp, wc.task, wc.algo, wc.seed),
         args=run_arguments,
     log:
         f"{RESULTS}/logs/train/{{exp}}/{{task}}/{{algo}}/seed{{seed}}.log",
     threads: 1
     resources:
-        mem_mb=2000,
-        runtime=60,
+        mem_mb=3000,
+        runtime=240,
     shell:
-        "OMP_NUM_THREADS={threads} {MBBENCH} run --algo {wildcards.algo} --task {wildcards.task}"
+        "OMP_NUM_THREADS={threads} {MBBENCH} run --task {wildcards.task}"
         " --seed {wildcards.seed} {params.args} --out {params.run_dir} > {log} 2>&1"
         " && touch {output}"

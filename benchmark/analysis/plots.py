@@ -1,0 +1,113 @@
+"""The paper's figures from the aggregated table (seaborn; PNG and PDF)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")  # files only, no display
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+import seaborn as sns  # noqa: E402
+
+BOOTSTRAP_SEED = 0
+
+
+def save(fig: plt.Figure, stem: Path) -> list[Path]:
+    """Write ``stem``.png and ``stem``.pdf; return the paths."""
+    stem.parent.mkdir(parents=True, exist_ok=True)
+    paths = [stem.with_suffix(".png"), stem.with_suffix(".pdf")]
+    for path in paths:
+        fig.savefig(path, dpi=150, bbox_inches="tight")
+    plt.close(fig)
+    return paths
+
+
+def learning_curves(
+    table: pd.DataFrame,
+    experiment: str,
+    stem: Path,
+    title: str = "",
+    per_seed: bool = False,
+    note: str = "",
+    log_x: bool = True,
+) -> list[Path]:
+    """One panel per task: evaluation return against real env steps, one line per algorithm
+    with the mean over seeds and a 95% bootstrap band (or, ``per_seed``, one line per seed)."""
+    data = table[(table["experiment"] == experiment) & (table["status"] == "done")].dropna(
+        subset=["env_steps", "return_mean"]
+    )
+    if data.empty:
+        raise ValueError(f"experiment {experiment!r}: no finished runs to plot")
+    tasks = sorted(data["task"].unique())
+    fig, axes = plt.subplots(1, len(tasks), figsize=(4.2 * len(tasks), 3.4), squeeze=False)
+    for ax, task in zip(axes[0], tasks, strict=True):
+        sub = data[data["task"] == task]
+        if per_seed:
+            sns.lineplot(
+                sub,
+                x="env_steps",
+                y="return_mean",
+                hue="algo",
+                style="seed",
+                ax=ax,
+                errorbar=None,
+                marker="o",
+                markersize=3,
+            )
+        else:
+            sns.lineplot(
+                sub,
+                x="env_steps",
+                y="return_mean",
+                hue="algo",
+                ax=ax,
+                errorbar=("ci", 95),
+                n_boot=1000,
+                seed=BOOTSTRAP_SEED,
+                marker="o",
+                markersize=3,
+            )
+        if log_x and sub["env_steps"].min() > 0:
+            ax.set_xscale("log")
+        seeds = sub.groupby("algo")["seed"].nunique()
+        ax.set_title(
+            f"{task} ({', '.join(f'{a}: {n}' for a, n in seeds.items())} seeds)", fontsize=9
+        )
+        ax.set_xlabel("real environment steps" + (" (log scale)" if log_x else ""))
+        ax.set_ylabel("average return (evaluation)")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+    band = "one line per seed" if per_seed else "mean over seeds, shaded: 95% bootstrap CI"
+    fig.suptitle(f"{title or experiment} — {band}", fontsize=10)
+    if note:
+        fig.text(0.5, -0.04, note, ha="center", fontsize=8, style="italic")
+    fig.tight_layout()
+    return save(fig, stem)
+
+
+def plasticity_heatmaps(grid: dict[str, np.ndarray], stem: Path, note: str = "") -> list[Path]:
+    """Fig. 2: the ensemble's prediction std and KL(pre || post-update policy) over the 2D
+    point env's state space."""
+    extent = [grid["x"][0], grid["x"][-1], grid["y"][0], grid["y"][-1]]
+    fig, axes = plt.subplots(1, 2, figsize=(9, 3.8))
+    for ax, key, label in (
+        (axes[0], "model_std", "ensemble prediction std"),
+        (axes[1], "kl", "KL(pre-update || post-update policy)"),
+    ):
+        image = ax.imshow(
+            grid[key].T, origin="lower", extent=extent, cmap="viridis", aspect="equal"
+        )
+        fig.colorbar(image, ax=ax, label=label)
+        ax.plot(0, 0, "r*", markersize=10, label="goal")
+        ax.set_xlabel("x")
+        ax.set_ylabel("y")
+        ax.set_title(label, fontsize=10)
+        ax.legend(fontsize=7, loc="upper right")
+    fig.suptitle("Policy plasticity on the 2D point env (Fig. 2)", fontsize=10)
+    if note:
+        fig.text(0.5, -0.02, note, ha="center", fontsize=8, style="italic")
+    fig.tight_layout()
+    return save(fig, stem)

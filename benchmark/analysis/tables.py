@@ -1,0 +1,188 @@
+"""Tables: final returns next to published numbers, and real steps needed to reach a level.
+
+Each table is written as Markdown (for the report) and CSV (for further analysis).
+"""
+
+from __future__ import annotations
+
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from benchmark.analysis.stats import MODEL_FREE, return_at
+from benchmark.rundir import atomic_write_text
+from benchmark.tasks import TASKS
+
+NOT_AVAILABLE = {"acktr": "ACKTR: no implementation in SB3 or sb3-contrib; not run"}
+
+# Suite task -> env name in the published table; suite algorithm -> published algorithm name.
+PUBLISHED_ENV = {
+    "halfcheetah": "HalfCheetah",
+    "hopper": "Hopper",
+    "walker2d": "Walker2D",
+    "ant": "Ant",
+    "swimmer": "Swimmer",
+}
+PUBLISHED_ALGO = {
+    "mbmpo": "MB-MPO",
+    "metrpo": "ME-TRPO",
+    "ppo": "PPO",
+    "trpo": "TRPO",
+    "td3": "TD3",
+    "sac": "SAC",
+    "mbmpc": "RS",
+}
+
+
+def published_returns() -> pd.DataFrame:
+    """The published numbers shipped with the suite (sources in their first column)."""
+    with resources.files("benchmark.reference").joinpath("published_returns.csv").open() as f:
+        return pd.read_csv(f)
+
+
+def run_summaries(table: pd.DataFrame) -> pd.DataFrame:
+    """One row per finished run: its final return, steps, horizon."""
+    done = table[table["status"] == "done"]
+    rows = []
+    for run_dir, curve in done.groupby("run_dir"):
+        first = curve.iloc[0]
+        rows.append(
+            {
+                "experiment": first["experiment"],
+                "task": first["task"],
+                "algo": first["algo"],
+                "algorithm": first.get("algorithm", first["algo"]),
+                "seed": first["seed"],
+                "final_steps": int(curve["env_steps"].max()),
+                "final_return": return_at(curve, None),
+                "run_dir": run_dir,
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def final_returns(table: pd.DataFrame, horizons: dict[str, int] | None = None) -> pd.DataFrame:
+    """Final return mean +- std over seeds per (experiment, task, algo), with the published
+    number of the same setting (env, algorithm, steps and horizon) where there is one."""
+    runs = run_summaries(table)
+    if runs.empty:
+        return pd.DataFrame()
+    published = published_returns()
+    grouped = runs.groupby(["experiment", "task", "algo"], sort=True)
+    rows = []
+    for (experiment, task, algo), group in grouped:
+        algorithm = group["algorithm"].iloc[0]
+        steps = int(group["final_steps"].median())
+        horizon = (horizons or {}).get(experiment, TASKS[task].horizon if task in TASKS else None)
+        candidates = published[
+            (published["env"] == PUBLISHED_ENV.get(task, ""))
+            & (published["algorithm"] == PUBLISHED_ALGO.get(algorithm, ""))
+        ]
+        match = candidates[(candidates["timesteps"] == steps) & (candidates["horizon"] == horizon)]
+        if len(match):
+            ref = match.iloc[0]
+            published_text = f"{ref['return_mean']:.1f} ± {ref['return_std']:.1f} ({ref['source']})"
+        elif len(candidates):
+            ref = candidates.iloc[0]
+            published_text = (
+                f"other setting: {ref['return_mean']:.1f} at {ref['timesteps']:,} steps, "
+                f"horizon {ref['horizon']} ({ref['source']})"
+            )
+        else:
+            published_text = ""
+        rows.append(
+            {
+                "experiment": experiment,
+                "task": task,
+                "algo": algo,
+                "seeds": len(group),
+                "steps": steps,
+                "return_mean": group["final_return"].mean(),
+                "return_std": group["final_return"].std(ddof=0),
+                "published": published_text,
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def steps_to_reach(curve: pd.DataFrame, level: float) -> float:
+    """Real steps at which a curve first reaches ``level`` (linear interpolation between
+    evaluation points); NaN if it never does."""
+    curve = curve.sort_values("env_steps")
+    steps = curve["env_steps"].to_numpy(float)
+    values = curve["return_mean"].to_numpy(float)
+    above = np.nonzero(values >= level)[0]
+    if not len(above):
+        return float("nan")
+    i = above[0]
+    if i == 0:
+        return float(steps[0])
+    frac = (level - values[i - 1]) / (values[i] - values[i - 1])
+    return float(steps[i - 1] + frac * (steps[i] - steps[i - 1]))
+
+
+def samples_needed(table: pd.DataFrame, fraction: float = 0.9) -> pd.DataFrame:
+    """Per (experiment, task, algo): median real steps its runs need to reach a target: the
+    random policy's return plus ``fraction`` of the way to the best model-free algorithm's
+    mean final return (the paper's "10-100x fewer samples" claim, measured). Without random
+    runs the random level is taken as 0. Runs that never reach it count as not reached."""
+    runs = run_summaries(table)
+    done = table[table["status"] == "done"]
+    rows = []
+    for (experiment, task), group in runs.groupby(["experiment", "task"]):
+        model_free = group[group["algorithm"].isin(MODEL_FREE)]
+        if model_free.empty:
+            continue
+        best_algo, best = max(
+            ((a, g["final_return"].mean()) for a, g in model_free.groupby("algo")),
+            key=lambda item: item[1],
+        )
+        random_runs = group[group["algorithm"] == "random"]
+        floor = float(random_runs["final_return"].mean()) if len(random_runs) else 0.0
+        level = floor + fraction * (best - floor)
+        for algo, algo_runs in group.groupby("algo"):
+            needed = [
+                steps_to_reach(done[done["run_dir"] == r], level) for r in algo_runs["run_dir"]
+            ]
+            reached = [n for n in needed if np.isfinite(n)]
+            rows.append(
+                {
+                    "experiment": experiment,
+                    "task": task,
+                    "algo": algo,
+                    "target": f"random {floor:.1f} + {fraction:.0%} of the way to "
+                    f"{best_algo}'s {best:.1f} = {level:.1f}",
+                    "runs_reaching": f"{len(reached)}/{len(needed)}",
+                    "median_steps": float(np.median(reached)) if reached else float("nan"),
+                }
+            )
+    return pd.DataFrame(rows)
+
+
+def to_markdown(frame: pd.DataFrame, float_format: str = "{:.1f}") -> str:
+    """A plain Markdown table (no extra dependency)."""
+    if frame.empty:
+        return "(no finished runs)\n"
+    header = "| " + " | ".join(frame.columns) + " |"
+    rule = "| " + " | ".join("---" for _ in frame.columns) + " |"
+    body = []
+    for _, row in frame.iterrows():
+        cells = []
+        for value in row:
+            if isinstance(value, float):
+                cells.append("–" if np.isnan(value) else float_format.format(value))
+            else:
+                cells.append(str(value))
+        body.append("| " + " | ".join(cells) + " |")
+    return "\n".join([header, rule, *body]) + "\n"
+
+
+def write_table(frame: pd.DataFrame, stem: Path, preamble: str = "") -> list[Path]:
+    """``stem``.csv and ``stem``.md, written atomically."""
+    stem.parent.mkdir(parents=True, exist_ok=True)
+    csv_path, md_path = stem.with_suffix(".csv"), stem.with_suffix(".md")
+    atomic_write_text(csv_path, frame.to_csv(index=False))
+    atomic_write_text(md_path, (preamble + "\n\n" if preamble else "") + to_markdown(frame))
+    return [csv_path, md_path]

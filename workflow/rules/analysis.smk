@@ -1,0 +1,76 @@
+# Figures, tables and the report, from the aggregated table.
+
+
+rule figure:
+    input:
+        f"{RESULTS}/summary/runs.csv",
+    output:
+        png=f"{RESULTS}/figures/{{exp}}.png",
+        pdf=f"{RESULTS}/figures/{{exp}}.pdf",
+    wildcard_constraints:
+        exp="[^/]+(?<!_plasticity)",
+    params:
+        flags=lambda wc: " ".join(
+            [
+                f"--title {shlex.quote(experiment(wc.exp).get('title', wc.exp))}",
+                f"--note {shlex.quote(experiment(wc.exp).get('note', ''))}",
+                "--per-seed" if experiment(wc.exp).get("figure") == "per_seed" else "",
+            ]
+        ),
+        stem=lambda wc, output: output.png[: -len(".png")],
+    log:
+        f"{RESULTS}/logs/figure_{{exp}}.log",
+    shell:
+        "{MBBENCH} figure {input} --experiment {wildcards.exp} {params.flags}"
+        " --out {params.stem} > {log} 2>&1"
+
+
+rule plasticity:
+    input:
+        lambda wc: f"{run_dir(wc.exp, **experiment(wc.exp)['plasticity'])}/run.done",
+    output:
+        png=f"{RESULTS}/figures/{{exp}}_plasticity.png",
+        pdf=f"{RESULTS}/figures/{{exp}}_plasticity.pdf",
+    params:
+        run_dir=lambda wc, input: str(Path(input[0]).parent),
+        note=lambda wc: shlex.quote(experiment(wc.exp).get("note", "")),
+        stem=lambda wc, output: output.png[: -len(".png")],
+    log:
+        f"{RESULTS}/logs/plasticity_{{exp}}.log",
+    shell:
+        "{MBBENCH} plasticity {params.run_dir} --note {params.note} --out {params.stem}"
+        " > {log} 2>&1"
+
+
+rule tables:
+    input:
+        f"{RESULTS}/summary/runs.csv",
+    output:
+        TABLES + [t.replace(".md", ".csv") for t in TABLES],
+    params:
+        out=lambda wc, output: str(Path(output[0]).parent),
+        horizons=" ".join(
+            f"--horizon {e}={s['set']['horizon']}"
+            for e, s in config["experiments"].items()
+            if "horizon" in s.get("set", {})
+        ),
+    log:
+        f"{RESULTS}/logs/tables.log",
+    shell:
+        "{MBBENCH} tables {input} --out {params.out} {params.horizons} > {log} 2>&1"
+
+
+rule report:
+    input:
+        runs=f"{RESULTS}/summary/runs.csv",
+        figures=figure_files(),
+        tables=TABLES,
+    output:
+        f"{RESULTS}/report.md",
+    params:
+        note=shlex.quote(config.get("note", "")),
+    log:
+        f"{RESULTS}/logs/report.log",
+    shell:
+        "{MBBENCH} report {input.runs} --figures {input.figures} --tables {input.tables}"
+        " --note {params.note} --out {output} > {log} 2>&1"
