@@ -16,7 +16,7 @@ $(BIN)/.installed: pyproject.toml constraints.txt
 
 ## The main job on the embedded default (quick profile).
 run: $(BIN)/.installed
-	$(BIN)/snakemake --cores $(CORES)
+	$(BIN)/snakemake --cores $(CORES) --workflow-profile workflow/profiles/local
 
 ## The default test suite (slow tests excluded).
 test: $(BIN)/.installed

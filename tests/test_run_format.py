@@ -118,7 +118,7 @@ def test_diverging_run_is_marked_failed_with_the_reason(tmp_path, monkeypatch, c
 @pytest.mark.parametrize(
     ("extra", "message"),
     [
-        (["--algo", "nope"], "unknown algorithm 'nope'; choose from: random"),
+        (["--algo", "nope"], "unknown algorithm 'nope'; choose from: a2c, ddpg, mbmpc, mbmpo"),
         (["--task", "halfcheeta"], "unknown task 'halfcheeta'; choose from: ant, halfcheetah"),
         (["--set", "eval_evry=10"], "unknown config key 'eval_evry' (did you mean eval_every?)"),
         (["--set", "eval_every=abc"], "run.eval_every: expected int, got 'abc'"),

@@ -1,6 +1,9 @@
 # One training job = one run directory. The rule's output is a marker written after the run
-# finished, never the run directory itself: Snakemake deletes the outputs of an interrupted
+# ended, never the run directory itself: Snakemake deletes the outputs of an interrupted
 # job, and the run directory holds the checkpoint the next attempt resumes from.
+# A run that failed on its own (exit 1: diverged, or an error recorded in its meta.json) still
+# gets its marker, so the workflow goes on and the report lists it; bad input (exit 2) or a
+# killed run (no exit code of mbbench's) fails the job.
 
 
 rule train:
@@ -18,4 +21,5 @@ rule train:
     shell:
         "OMP_NUM_THREADS={threads} {MBBENCH} run --task {wildcards.task}"
         " --seed {wildcards.seed} {params.args} --out {params.run_dir} > {log} 2>&1"
-        " && touch {output}"
+        " && status=0 || status=$?;"
+        " if [ $status -le 1 ]; then echo $status > {output}; else exit $status; fi"
