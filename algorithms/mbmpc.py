@@ -18,9 +18,8 @@ import numpy as np
 import torch
 
 from algorithms import register
-from algorithms.base import Algorithm
-from algorithms.common.ensemble import DynamicsEnsemble, FrozenEnsemble, TransitionBuffer
-from algorithms.common.model_based import ModelBasedConfig, collect_real, fit_ensemble
+from algorithms.common.ensemble import FrozenEnsemble
+from algorithms.common.model_based import ModelBasedAlgorithm, ModelBasedConfig, fit_ensemble
 from benchmark.config import ConfigError, param
 
 
@@ -83,7 +82,7 @@ def random_shooting(
 
 
 @register("mbmpc")
-class MBMPC(Algorithm):
+class MBMPC(ModelBasedAlgorithm):
     """MB-MPC (Nagabandi et al. 2018): ensemble dynamics + random-shooting MPC."""
 
     Config = MBMPCConfig
@@ -99,19 +98,6 @@ class MBMPC(Algorithm):
 
     def __init__(self, task, config, seed, logger, device="cpu") -> None:
         super().__init__(task, config, seed, logger, device)
-        cfg = self.config
-        self.generator = torch.Generator().manual_seed(seed)
-        self.rng = np.random.default_rng(seed)
-        self.ensemble = DynamicsEnsemble(
-            task.obs_dim,
-            task.act_dim,
-            task.model_input_dims,
-            cfg.ensemble_config(),
-            seed=seed + 1,
-            device=self.device,
-        )
-        self.buffer = TransitionBuffer(task.obs_dim, task.act_dim, cfg.buffer_size)
-        self.iteration = 0
         self.action_low = torch.as_tensor(task.action_low, dtype=torch.float32, device=self.device)
         self.action_high = torch.as_tensor(
             task.action_high, dtype=torch.float32, device=self.device
@@ -136,22 +122,6 @@ class MBMPC(Algorithm):
         )
         return action.cpu().numpy().astype(np.float64)
 
-    def _collect(self, n_steps: int, frozen: FrozenEnsemble | None) -> list[float]:
-        """Real steps with the controller (uniform random actions before the first fit)."""
-        low, high = self.task.action_low, self.task.action_high
-        if frozen is None:
-            act = lambda obs: self.rng.uniform(low, high)  # noqa: E731
-        else:
-            act = lambda obs: self.plan(obs, frozen, self.generator)  # noqa: E731
-        env = self.task.make_env()
-        (obs, actions, next_obs), returns = collect_real(
-            env, act, n_steps, int(self.rng.integers(2**31))
-        )
-        env.close()
-        self.buffer.add(obs, actions, next_obs)
-        self.env_steps += n_steps
-        return returns
-
     def train(self, total_steps: int) -> None:
         cfg = self.config
         eval_every = self.logger.eval_every
@@ -161,10 +131,13 @@ class MBMPC(Algorithm):
             start = time.perf_counter()
             remaining = total_steps - self.env_steps
             if self.iteration == 0:
-                returns = self._collect(min(cfg.initial_random_steps, remaining), None)
+                returns = self.collect(min(cfg.initial_random_steps, remaining), None)
             else:
                 frozen = self.ensemble.frozen()
-                returns = self._collect(min(cfg.steps_per_iteration, remaining), frozen)
+                returns = self.collect(
+                    min(cfg.steps_per_iteration, remaining),
+                    lambda obs: self.plan(obs, frozen, self.generator),  # noqa: B023
+                )
             stats["collected_return"] = float(np.mean(returns)) if returns else float("nan")
             stats["time_collect_s"] = time.perf_counter() - start
             stats |= fit_ensemble(self.ensemble, self.buffer)
@@ -182,21 +155,3 @@ class MBMPC(Algorithm):
         mean, std = self.logger.evaluate(lambda obs: self.plan(obs, frozen, eval_gen))
         stats["time_eval_s"] = time.perf_counter() - start
         self.logger.log(self.env_steps, mean, std, **stats)
-
-    def state_dict(self) -> dict[str, Any]:
-        return {
-            "env_steps": self.env_steps,
-            "iteration": self.iteration,
-            "ensemble": self.ensemble.state(),
-            "buffer": self.buffer.state(),
-            "generator": self.generator.get_state(),
-            "rng": self.rng.bit_generator.state,
-        }
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.env_steps = int(state["env_steps"])
-        self.iteration = int(state["iteration"])
-        self.ensemble.load_state(state["ensemble"])
-        self.buffer.load_state(state["buffer"])
-        self.generator.set_state(state["generator"])
-        self.rng.bit_generator.state = state["rng"]

@@ -25,14 +25,12 @@ import numpy as np
 import torch
 
 from algorithms import register
-from algorithms.base import Algorithm
 from algorithms.common.advantages import (
     discounted_returns,
     fit_linear_baseline,
     gae,
     normalize_per_task,
 )
-from algorithms.common.ensemble import DynamicsEnsemble, TransitionBuffer
 from algorithms.common.maml import (
     PolicyBatch,
     adapt,
@@ -42,7 +40,7 @@ from algorithms.common.maml import (
     subsample,
     surrogate,
 )
-from algorithms.common.model_based import ModelBasedConfig, collect_real, fit_ensemble
+from algorithms.common.model_based import ModelBasedAlgorithm, ModelBasedConfig, fit_ensemble
 from algorithms.common.policy import GaussianMLPPolicy, Params
 from algorithms.common.rollout import Trajectories, imagine
 from algorithms.common.trpo import trpo_step
@@ -120,7 +118,7 @@ QUICK = {
 
 
 @register("mbmpo")
-class MBMPO(Algorithm):
+class MBMPO(ModelBasedAlgorithm):
     """Model-Based Meta-Policy Optimization (Clavera, Rothfuss et al. 2018)."""
 
     Config = MBMPOConfig
@@ -131,8 +129,6 @@ class MBMPO(Algorithm):
         super().__init__(task, config, seed, logger, device)
         cfg = self.config
         self.horizon = cfg.imagined_horizon or task.horizon
-        self.generator = torch.Generator().manual_seed(seed)
-        self.rng = np.random.default_rng(seed)
         self.policy = GaussianMLPPolicy(
             task.obs_dim,
             task.act_dim,
@@ -141,16 +137,6 @@ class MBMPO(Algorithm):
             input_dims=task.model_input_dims,
             generator=self.generator,
         ).to(self.device)
-        self.ensemble = DynamicsEnsemble(
-            task.obs_dim,
-            task.act_dim,
-            task.model_input_dims,
-            cfg.ensemble_config(),
-            seed=seed + 1,
-            device=self.device,
-        )
-        self.buffer = TransitionBuffer(task.obs_dim, task.act_dim, cfg.buffer_size)
-        self.iteration = 0
         self.adapted: Params | None = None  # the adapted policies that collect real data
         self.start_states = self._reset_states(4096)
         self.real_envs: list[Any] = []
@@ -163,17 +149,6 @@ class MBMPO(Algorithm):
         states = np.array([env.reset(seed=int(s))[0] for s in seeds])
         env.close()
         return torch.as_tensor(states, dtype=torch.float32, device=self.device)
-
-    def _collect_random(self, n_steps: int) -> list[float]:
-        low, high = self.task.action_low, self.task.action_high
-        env = self.task.make_env()
-        (obs, act, next_obs), returns = collect_real(
-            env, lambda _: self.rng.uniform(low, high), n_steps, int(self.rng.integers(2**31))
-        )
-        env.close()
-        self.buffer.add(obs, act, next_obs)
-        self.env_steps += n_steps
-        return returns
 
     def _collect_adapted(self, n_steps: int) -> list[float]:
         """Real rollouts with each task's adapted policy, all tasks stepped in lockstep."""
@@ -331,7 +306,7 @@ class MBMPO(Algorithm):
                 last_eval = self.env_steps
                 start = time.perf_counter()
                 if self.iteration == 0:
-                    returns = self._collect_random(min(cfg.initial_random_steps, total_steps))
+                    returns = self.collect(min(cfg.initial_random_steps, total_steps), None)
                 else:
                     remaining = total_steps - self.env_steps
                     returns = self._collect_adapted(min(steps_per_iteration, remaining))
@@ -387,25 +362,11 @@ class MBMPO(Algorithm):
 
     # ----------------------------------------------------------------- checkpoints
     def state_dict(self) -> dict[str, Any]:
-        return {
-            "env_steps": self.env_steps,
-            "iteration": self.iteration,
-            "policy": self.policy.state_dict(),
-            "ensemble": self.ensemble.state(),
-            "buffer": self.buffer.state(),
-            "generator": self.generator.get_state(),
-            "rng": self.rng.bit_generator.state,
-            "adapted": self.adapted,
-        }
+        return {**super().state_dict(), "policy": self.policy.state_dict(), "adapted": self.adapted}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.env_steps = int(state["env_steps"])
-        self.iteration = int(state["iteration"])
+        super().load_state_dict(state)
         self.policy.load_state_dict(state["policy"])
-        self.ensemble.load_state(state["ensemble"])
-        self.buffer.load_state(state["buffer"])
-        self.generator.set_state(state["generator"])
-        self.rng.bit_generator.state = state["rng"]
         self.adapted = state["adapted"]
 
 

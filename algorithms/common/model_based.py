@@ -6,10 +6,12 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
+import torch
 
-from algorithms.base import AlgorithmConfig
+from algorithms.base import Algorithm, AlgorithmConfig
 from algorithms.common.ensemble import DynamicsEnsemble, EnsembleConfig, TransitionBuffer
 from benchmark.config import param
 from benchmark.rundir import DivergenceError
@@ -87,3 +89,61 @@ def collect_real(
             obs, _ = env.reset()
     arrays = tuple(np.array(x) for x in zip(*transitions, strict=True))
     return arrays, returns
+
+
+class ModelBasedAlgorithm(Algorithm):
+    """Base of the algorithms that learn a dynamics ensemble from a buffer of real data.
+
+    Holds the ensemble, the buffer, the random streams (a torch generator, a numpy one) and
+    the iteration count, and checkpoints them; subclasses add their own state.
+    """
+
+    config: ModelBasedConfig
+
+    def __init__(self, task, config, seed, logger, device="cpu") -> None:
+        super().__init__(task, config, seed, logger, device)
+        self.generator = torch.Generator().manual_seed(seed)
+        self.rng = np.random.default_rng(seed)
+        self.ensemble = DynamicsEnsemble(
+            task.obs_dim,
+            task.act_dim,
+            task.model_input_dims,
+            config.ensemble_config(),
+            seed=seed + 1,
+            device=self.device,
+        )
+        self.buffer = TransitionBuffer(task.obs_dim, task.act_dim, config.buffer_size)
+        self.iteration = 0
+
+    def collect(self, n_steps: int, act: Callable[[np.ndarray], np.ndarray] | None) -> list[float]:
+        """Real steps with ``act`` (None: uniform random actions) into the buffer; returns the
+        returns of the episodes that finished."""
+        if act is None:
+            low, high = self.task.action_low, self.task.action_high
+            act = lambda _: self.rng.uniform(low, high)  # noqa: E731
+        env = self.task.make_env()
+        (obs, actions, next_obs), returns = collect_real(
+            env, act, n_steps, int(self.rng.integers(2**31))
+        )
+        env.close()
+        self.buffer.add(obs, actions, next_obs)
+        self.env_steps += n_steps
+        return returns
+
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "env_steps": self.env_steps,
+            "iteration": self.iteration,
+            "ensemble": self.ensemble.state(),
+            "buffer": self.buffer.state(),
+            "generator": self.generator.get_state(),
+            "rng": self.rng.bit_generator.state,
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.env_steps = int(state["env_steps"])
+        self.iteration = int(state["iteration"])
+        self.ensemble.load_state(state["ensemble"])
+        self.buffer.load_state(state["buffer"])
+        self.generator.set_state(state["generator"])
+        self.rng.bit_generator.state = state["rng"]
