@@ -23,8 +23,11 @@ include: "workflow/rules/aggregate.smk"
 include: "workflow/rules/analysis.smk"
 
 
+# The run markers are targets too: a run lost after the report was made is redone, and
+# everything downstream of it follows.
 rule all:
     input:
+        done_markers(),
         f"{RESULTS}/report.md",
         figure_files(),
         TABLES,

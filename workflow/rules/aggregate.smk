@@ -7,8 +7,11 @@ rule aggregate:
     output:
         f"{RESULTS}/summary/runs.csv",
     params:
+        mbbench=MBBENCH,
         runs=lambda wc, output: str(Path(output[0]).parent.parent / "runs"),
+    conda:
+        "../envs/mbbench.yaml"
     log:
         f"{RESULTS}/logs/aggregate.log",
     shell:
-        "{MBBENCH} aggregate {params.runs} --out {output} > {log} 2>&1"
+        "{params.mbbench} aggregate {params.runs} --out {output} > {log} 2>&1"

@@ -10,6 +10,7 @@ rule figure:
     wildcard_constraints:
         exp="[^/]+(?<!_plasticity)",
     params:
+        mbbench=MBBENCH,
         flags=lambda wc: " ".join(
             [
                 f"--title {shlex.quote(experiment(wc.exp).get('title', wc.exp))}",
@@ -18,10 +19,12 @@ rule figure:
             ]
         ),
         stem=lambda wc, output: output.png[: -len(".png")],
+    conda:
+        "../envs/mbbench.yaml"
     log:
         f"{RESULTS}/logs/figure_{{exp}}.log",
     shell:
-        "{MBBENCH} figure {input} --experiment {wildcards.exp} {params.flags}"
+        "{params.mbbench} figure {input} --experiment {wildcards.exp} {params.flags}"
         " --out {params.stem} > {log} 2>&1"
 
 
@@ -32,13 +35,16 @@ rule plasticity:
         png=f"{RESULTS}/figures/{{exp}}_plasticity.png",
         pdf=f"{RESULTS}/figures/{{exp}}_plasticity.pdf",
     params:
+        mbbench=MBBENCH,
         run_dir=lambda wc, input: str(Path(input[0]).parent),
         note=lambda wc: shlex.quote(experiment(wc.exp).get("note", "")),
         stem=lambda wc, output: output.png[: -len(".png")],
+    conda:
+        "../envs/mbbench.yaml"
     log:
         f"{RESULTS}/logs/plasticity_{{exp}}.log",
     shell:
-        "{MBBENCH} plasticity {params.run_dir} --note {params.note} --out {params.stem}"
+        "{params.mbbench} plasticity {params.run_dir} --note {params.note} --out {params.stem}"
         " > {log} 2>&1"
 
 
@@ -48,16 +54,19 @@ rule tables:
     output:
         TABLES + [t.replace(".md", ".csv") for t in TABLES],
     params:
+        mbbench=MBBENCH,
         out=lambda wc, output: str(Path(output[0]).parent),
         horizons=" ".join(
             f"--horizon {e}={s['set']['horizon']}"
             for e, s in config["experiments"].items()
             if "horizon" in s.get("set", {})
         ),
+    conda:
+        "../envs/mbbench.yaml"
     log:
         f"{RESULTS}/logs/tables.log",
     shell:
-        "{MBBENCH} tables {input} --out {params.out} {params.horizons} > {log} 2>&1"
+        "{params.mbbench} tables {input} --out {params.out} {params.horizons} > {log} 2>&1"
 
 
 rule report:
@@ -68,9 +77,12 @@ rule report:
     output:
         f"{RESULTS}/report.md",
     params:
+        mbbench=MBBENCH,
         note=shlex.quote(config.get("note", "")),
+    conda:
+        "../envs/mbbench.yaml"
     log:
         f"{RESULTS}/logs/report.log",
     shell:
-        "{MBBENCH} report {input.runs} --figures {input.figures} --tables {input.tables}"
+        "{params.mbbench} report {input.runs} --figures {input.figures} --tables {input.tables}"
         " --note {params.note} --out {output} > {log} 2>&1"

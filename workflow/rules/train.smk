@@ -10,8 +10,11 @@ rule train:
     output:
         f"{RESULTS}/runs/{{exp}}/{{task}}/{{algo}}/seed{{seed}}/run.done",
     params:
+        mbbench=MBBENCH,
         run_dir=lambda wc: run_dir(wc.exp, wc.task, wc.algo, wc.seed),
         args=run_arguments,
+    conda:
+        "../envs/mbbench.yaml"
     log:
         f"{RESULTS}/logs/train/{{exp}}/{{task}}/{{algo}}/seed{{seed}}.log",
     threads: 1
@@ -19,7 +22,7 @@ rule train:
         mem_mb=3000,
         runtime=240,
     shell:
-        "OMP_NUM_THREADS={threads} {MBBENCH} run --task {wildcards.task}"
+        "OMP_NUM_THREADS={threads} {params.mbbench} run --task {wildcards.task}"
         " --seed {wildcards.seed} {params.args} --out {params.run_dir} > {log} 2>&1"
         " && status=0 || status=$?;"
         " if [ $status -le 1 ]; then echo $status > {output}; else exit $status; fi"
