@@ -100,3 +100,37 @@ def test_acktr_is_listed_as_not_available(capsys):
     main(["list"])
     assert "acktr" in capsys.readouterr().out
     assert run("/nonexistent/x", "acktr", "halfcheetah", 10) == 2
+
+
+TINY = {
+    "random": [],
+    "mbmpo": [
+        "initial_random_steps=100",
+        "num_tasks=5",
+        "imagined_trajectories=2",
+        "imagined_horizon=5",
+        "meta_steps=1",
+        "model_hidden_sizes=[16,16]",
+        "model_max_epochs=1",
+    ],
+    "mbmpc": [
+        "initial_random_steps=100",
+        "steps_per_iteration=50",
+        "num_candidates=20",
+        "planning_horizon=2",
+        "model_hidden_sizes=[16,16]",
+        "model_max_epochs=1",
+    ],
+}
+TINY["metrpo"] = TINY["mbmpo"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("task", list_tasks())
+@pytest.mark.parametrize("algo", list_algorithms())
+def test_every_algorithm_runs_on_every_task(tmp_path, algo, task):
+    settings = [*TINY.get(algo, []), "eval_every=100", "eval_episodes=1", "horizon=20"]
+    assert run(tmp_path / "run", algo, task, 200, settings) == 0
+    table = rows(tmp_path / "run")
+    assert int(table[-1]["env_steps"]) == 200
+    assert np.isfinite(float(table[-1]["return_mean"]))
