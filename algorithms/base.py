@@ -32,7 +32,6 @@ class Algorithm(ABC):
     Config: ClassVar[type[AlgorithmConfig]] = AlgorithmConfig
     presets: ClassVar[dict[str, dict[str, Any]]] = {}
     """Named sets of config overrides, e.g. ``{"paper": {...}, "quick": {...}}``."""
-    continuous_actions_only: ClassVar[bool] = True
 
     def __init__(
         self,

@@ -111,8 +111,6 @@ def resolve_run(
         task_obj = make_task(task, horizon=run_config.horizon, **env_over)
     except TypeError as error:  # gymnasium raises TypeError for an unknown env kwarg
         raise ConfigError(f"env kwargs {sorted(env_over)} rejected by {task}: {error}") from None
-    if algorithm_cls.continuous_actions_only and task_obj.act_dim < 1:
-        raise ConfigError(f"{algo} needs a continuous action space; {task} has none")
     config = {
         "algo": algo,
         "task": task,

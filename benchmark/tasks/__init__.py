@@ -229,7 +229,7 @@ class Task:
         try:
             obs_space, act_space = env.observation_space, env.action_space
             if not isinstance(act_space, gym.spaces.Box):
-                raise TypeError(f"task {name!r}: only continuous (Box) action spaces are supported")
+                raise ValueError(f"task {name!r}: only continuous (Box) action spaces work")
             self.obs_dim = int(np.prod(obs_space.shape))
             self.act_dim = int(np.prod(act_space.shape))
             self.action_low = act_space.low.astype(np.float64)
