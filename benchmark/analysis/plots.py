@@ -93,9 +93,9 @@ def plasticity_heatmaps(grid: dict[str, np.ndarray], stem: Path, note: str = "")
     point env's state space."""
     extent = [grid["x"][0], grid["x"][-1], grid["y"][0], grid["y"][-1]]
     fig, axes = plt.subplots(1, 2, figsize=(9, 3.8))
-    for ax, key, label in (
-        (axes[0], "model_std", "ensemble prediction std"),
-        (axes[1], "kl", "KL(pre-update || post-update policy)"),
+    for ax, key, label, title in (
+        (axes[0], "model_std", "std of the models' predictions", "ensemble disagreement"),
+        (axes[1], "kl", "KL(pre-update || post-update policy)", "policy plasticity"),
     ):
         image = ax.imshow(
             grid[key].T, origin="lower", extent=extent, cmap="viridis", aspect="equal"
@@ -104,7 +104,7 @@ def plasticity_heatmaps(grid: dict[str, np.ndarray], stem: Path, note: str = "")
         ax.plot(0, 0, "r*", markersize=10, label="goal")
         ax.set_xlabel("x")
         ax.set_ylabel("y")
-        ax.set_title(label, fontsize=10)
+        ax.set_title(title, fontsize=10)
         ax.legend(fontsize=7, loc="upper right")
     fig.suptitle("Policy plasticity on the 2D point env (Fig. 2)", fontsize=10)
     if note:
