@@ -5,8 +5,10 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pandas as pd
@@ -74,6 +76,40 @@ def test_rerun_after_a_lost_job_redoes_only_what_is_missing(smoke):
     job_counts = dict(re.findall(r"^(\w+)\s+(\d+)$", result.stderr + result.stdout, re.M))
     assert job_counts.get("train") == "1", result.stderr[-3000:]
     assert (lost / "run.done").exists() and kept.stat().st_mtime_ns == before
+
+
+def test_killed_workflow_rerun_finishes_only_what_was_missing(smoke):
+    fast = smoke / "results/runs/smoke/point2d/random/seed0"
+    slow = smoke / "results/runs/smoke/point2d/mbmpo/seed1"
+    shutil.rmtree(fast)
+    shutil.rmtree(slow)
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
+    args = [str(SNAKEMAKE), "--cores", "2", "--configfile", "workflow/config/smoke.yaml"]
+    process = subprocess.Popen(
+        args,
+        cwd=smoke,
+        env=env,
+        start_new_session=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 300
+    while not (fast / "run.done").exists():
+        assert time.monotonic() < deadline and process.poll() is None
+        time.sleep(0.2)
+    assert not (slow / "run.done").exists()  # still training: kill it mid-run
+    os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
+    fast_done = (fast / "run.done").stat().st_mtime_ns
+
+    assert (
+        snakemake(smoke, "--unlock", "--configfile", "workflow/config/smoke.yaml").returncode == 0
+    )
+    result = snakemake(smoke, "--rerun-incomplete", "--configfile", "workflow/config/smoke.yaml")
+    assert result.returncode == 0, result.stderr[-3000:]
+    job_counts = dict(re.findall(r"^(\w+)\s+(\d+)$", result.stderr + result.stdout, re.M))
+    assert job_counts.get("train") == "1", result.stderr[-3000:]  # only the killed run
+    assert (slow / "run.done").exists() and (fast / "run.done").stat().st_mtime_ns == fast_done
 
 
 def test_paper_dry_run_lists_the_full_job_set(tmp_path):
