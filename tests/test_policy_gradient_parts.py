@@ -15,7 +15,7 @@ from algorithms.common.advantages import (
 )
 from algorithms.common.maml import PolicyBatch, adapt, expand_params, mean_kl, surrogate
 from algorithms.common.policy import GaussianMLPPolicy
-from algorithms.common.trpo import flat, trpo_step
+from algorithms.common.trpo import flat, set_flat, trpo_step
 
 
 def make_policy(obs_dim=3, act_dim=2, hidden=(8, 8), seed=0, dtype=torch.float32):
@@ -127,20 +127,10 @@ def test_meta_gradient_matches_finite_differences_through_the_inner_step():
         for sign in (1, -1):
             shifted = theta.clone()
             shifted[i] += sign * eps
-            offset = 0
-            with torch.no_grad():
-                for k in names:
-                    n = params[k].numel()
-                    params[k].copy_(shifted[offset : offset + n].view_as(params[k]))
-                    offset += n
+            set_flat([params[k] for k in names], shifted)
             values.append(float(objective(create_graph=False).detach()))
         numeric[i] = (values[0] - values[1]) / (2 * eps)
-    offset = 0
-    with torch.no_grad():
-        for k in names:
-            n = params[k].numel()
-            params[k].copy_(theta[offset : offset + n].view_as(params[k]))
-            offset += n
+    set_flat([params[k] for k in names], theta)
     rel_error = float((grad - numeric).norm() / numeric.norm())
     assert rel_error < 1e-4, rel_error
     first_order = flat(torch.autograd.grad(objective(first_order=True), [params[k] for k in names]))
