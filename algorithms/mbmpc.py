@@ -149,8 +149,7 @@ class MBMPC(ModelBasedAlgorithm):
 
     def _evaluate_and_log(self, stats: dict[str, float]) -> None:
         frozen = self.ensemble.frozen()
-        # A dedicated generator: evaluation does not disturb training's random stream.
-        eval_gen = torch.Generator().manual_seed(self.seed * 7919 + self.env_steps)
+        eval_gen = self.evaluation_generator()
         start = time.perf_counter()
         mean, std = self.logger.evaluate(lambda obs: self.plan(obs, frozen, eval_gen))
         stats["time_eval_s"] = time.perf_counter() - start

@@ -345,8 +345,8 @@ class MBMPO(ModelBasedAlgorithm):
                 return self.policy.mean(o, params).cpu().numpy().astype(np.float64)
 
         # The pre-update policy, as the paper reports; its mean action, and (what the paper
-        # plotted) its stochastic return. A dedicated generator keeps training unaffected.
-        eval_gen = torch.Generator().manual_seed(self.seed * 7919 + self.env_steps)
+        # plotted) its stochastic return.
+        eval_gen = self.evaluation_generator()
 
         def act_sample(obs: np.ndarray) -> np.ndarray:
             o = torch.as_tensor(obs, dtype=torch.float32, device=self.device)

@@ -115,6 +115,11 @@ class ModelBasedAlgorithm(Algorithm):
         self.buffer = TransitionBuffer(task.obs_dim, task.act_dim, config.buffer_size)
         self.iteration = 0
 
+    def evaluation_generator(self) -> torch.Generator:
+        """A generator for this evaluation point only: evaluating does not disturb the training
+        stream, and a resumed run evaluates with the same randomness."""
+        return torch.Generator().manual_seed(self.seed * 7919 + self.env_steps)
+
     def collect(self, n_steps: int, act: Callable[[np.ndarray], np.ndarray] | None) -> list[float]:
         """Real steps with ``act`` (None: uniform random actions) into the buffer; returns the
         returns of the episodes that finished."""
