@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 CORES ?= 2
 
-.PHONY: run test test-all lint perf clean-venv
+.PHONY: run test test-all test-slurm lint perf clean-venv
 
 $(BIN)/.installed: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -25,6 +25,10 @@ test: $(BIN)/.installed
 ## Every test, including the ones marked slow.
 test-all: $(BIN)/.installed
 	$(BIN)/python -m pytest -q -m ''
+
+## The workflow on a real one-node SLURM cluster (root: installs and starts slurm-wlm, munge).
+test-slurm: $(BIN)/.installed
+	$(BIN)/python -m pytest -q -m slurm tests/slurm
 
 lint: $(BIN)/.installed
 	$(BIN)/ruff check .

@@ -22,6 +22,7 @@ _BUILTIN_MODULES = [
     "algorithms.random_policy",
     "algorithms.mbmpo",
     "algorithms.mbmpc",
+    "algorithms.grbal",
     "algorithms.sb3",
 ]
 _loaded = False

@@ -44,9 +44,24 @@ class MBMPCConfig(ModelBasedConfig):
             )
 
 
+def grouped_predictor(ensemble: FrozenEnsemble) -> Any:
+    """``(state [N, d], act [N, a]) -> next_state`` with the N rows split into K equal groups,
+    group k predicted by model k (sequences are i.i.d., so this is a random member per
+    sequence)."""
+    k = ensemble.num_models
+
+    def predict(state: torch.Tensor, act: torch.Tensor) -> torch.Tensor:
+        grouped = ensemble.predict_grouped(
+            state.view(k, -1, state.shape[-1]), act.reshape(k, -1, act.shape[-1])
+        )
+        return grouped.view_as(state)
+
+    return predict
+
+
 @torch.no_grad()
 def random_shooting(
-    ensemble: FrozenEnsemble,
+    predict: Any,
     obs: torch.Tensor,
     reward_fn: Any,
     termination_fn: Any,
@@ -57,13 +72,10 @@ def random_shooting(
     discount: float,
     generator: torch.Generator,
 ) -> torch.Tensor:
-    """The first action of the best of ``num_candidates`` uniform random action sequences.
-
-    One batched computation per planning step: candidates are split into K equal groups,
-    group k rolled out in model k (sequences are i.i.d., so this is a random member per
-    sequence). A sequence stops earning reward once the task says it terminated.
+    """The first action of the best of ``num_candidates`` uniform random action sequences,
+    rolled out with ``predict(state [N, d], act [N, a]) -> next_state`` (one batched call per
+    planning step). A sequence stops earning reward once the task says it terminated.
     """
-    k = ensemble.num_models
     act_dim = action_low.shape[0]
     uniform = torch.rand(num_candidates, horizon, act_dim, generator=generator).to(obs)
     actions = action_low + (action_high - action_low) * uniform
@@ -72,9 +84,7 @@ def random_shooting(
     alive = torch.ones(num_candidates, dtype=torch.bool, device=obs.device)
     for h in range(horizon):
         act = actions[:, h]
-        next_state = ensemble.predict_grouped(
-            state.view(k, -1, state.shape[-1]), act.reshape(k, -1, act_dim)
-        ).view_as(state)
+        next_state = predict(state, act)
         score += (discount**h) * reward_fn(state, act, next_state) * alive
         alive &= ~termination_fn(state, act, next_state)
         state = next_state
@@ -109,7 +119,7 @@ class MBMPC(ModelBasedAlgorithm):
         """The controller's action for one real observation."""
         cfg = self.config
         action = random_shooting(
-            frozen,
+            grouped_predictor(frozen),
             torch.as_tensor(obs, dtype=torch.float32, device=self.device),
             self.task.reward_fn,
             self.task.termination_fn,

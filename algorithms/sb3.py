@@ -4,7 +4,9 @@ evaluation protocol.
 Each trains on ``Task.make_env()`` (same horizon as every other algorithm) with the absolute
 positions removed from the observation, and reports evaluation points through the run logger
 from a callback at the shared step grid, so its progress.csv is interchangeable with the
-model-based algorithms'. Two hyperparameter sets: ``paper`` (the MB-MPO paper's 32x32 tanh
+model-based algorithms'. A checkpoint holds SB3's complete state (replay buffer and the
+training env mid-episode included), so a resumed run continues bit for bit. Two
+hyperparameter sets: ``paper`` (the MB-MPO paper's 32x32 tanh
 policies and its batch sizes where known) and ``zoo`` (rl-baselines3-zoo-style MuJoCo
 settings, without observation normalization).
 
@@ -14,11 +16,13 @@ ACKTR, a baseline of the paper, has no implementation in SB3 or sb3-contrib; it 
 from __future__ import annotations
 
 import copy
+import random
 from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
 
 import gymnasium as gym
 import numpy as np
+import torch
 from stable_baselines3 import A2C, DDPG, PPO, SAC, TD3
 from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.callbacks import BaseCallback
@@ -27,6 +31,14 @@ from torch import nn
 
 from algorithms import register
 from algorithms.base import Algorithm, AlgorithmConfig
+from benchmark.tasks.state import (
+    env_state,
+    global_numpy_rng_state,
+    rng_state,
+    set_env_state,
+    set_global_numpy_rng_state,
+    set_rng_state,
+)
 
 try:
     from sb3_contrib import TRPO
@@ -116,12 +128,17 @@ class DropPositions(gym.ObservationWrapper):
 
 
 class _EvaluationCallback(BaseCallback):
-    """Evaluates at the shared step grid, logs and checkpoints through the run logger."""
+    """Evaluates at the shared step grid and logs through the run logger; checkpoints at the
+    next rollout start, the only moment SB3's state is complete without its rollout buffer."""
 
     def __init__(self, owner: SB3Algorithm, total_steps: int) -> None:
         super().__init__()
         self.owner = owner
         self.total_steps = total_steps
+
+    def _on_rollout_start(self) -> None:
+        if self.owner.checkpoint_pending:
+            self.owner.save_checkpoint()
 
     def _on_step(self) -> bool:
         owner = self.owner
@@ -154,6 +171,7 @@ class SB3Algorithm(Algorithm):
             )
         self.model = self.sb3_class("MlpPolicy", env, seed=seed, device=self.device, **kwargs)
         self.last_logged = 0
+        self.checkpoint_pending = False
 
     def act(self, obs: np.ndarray) -> np.ndarray:
         action, _ = self.model.predict(obs[self.keep], deterministic=True)
@@ -163,7 +181,11 @@ class SB3Algorithm(Algorithm):
         mean, std = self.logger.evaluate(self.act)
         self.logger.log(self.env_steps, mean, std)
         self.last_logged = self.env_steps
+        self.checkpoint_pending = True
+
+    def save_checkpoint(self) -> None:
         self.logger.checkpoint(self.env_steps, self.state_dict())
+        self.checkpoint_pending = False
 
     def train(self, total_steps: int) -> None:
         remaining = total_steps - self.env_steps
@@ -175,18 +197,98 @@ class SB3Algorithm(Algorithm):
             )
         if self.last_logged < self.env_steps or not self.logger.rows:
             self.evaluate_and_log()
+        if self.checkpoint_pending:
+            self.save_checkpoint()
+
+    # Everything SB3 carries from one rollout to the next, so that a run resumed at a rollout
+    # start continues exactly as the uninterrupted run: weights and optimizers, the learned
+    # scalars (SAC's entropy coefficient), counters, the training env mid-episode, the random
+    # generators and, for off-policy algorithms, the replay buffer.
+
+    _REPLAY_ARRAYS = (
+        "observations",
+        "next_observations",
+        "actions",
+        "rewards",
+        "dones",
+        "timeouts",
+    )
 
     def state_dict(self) -> dict[str, Any]:
-        # Network and optimizer weights only (safe to load). A resumed run continues from
-        # them; an off-policy algorithm's replay buffer starts empty again.
-        params = {name: dict(sd) for name, sd in self.model.get_parameters().items()}
-        return {"env_steps": self.env_steps, "last_logged": self.last_logged, "params": params}
+        model = self.model
+        _, variables = model._get_torch_save_params()
+        state: dict[str, Any] = {
+            "env_steps": self.env_steps,
+            "last_logged": self.last_logged,
+            "params": {name: dict(sd) for name, sd in model.get_parameters().items()},
+            "variables": {name: _attribute(model, name).detach().clone() for name in variables},
+            "n_updates": int(model._n_updates),
+            "episode_num": int(model._episode_num),
+            "last_obs": torch.from_numpy(np.array(model._last_obs, copy=True)),
+            "env": env_state(model.get_env().envs[0]),
+            "numpy_rng": global_numpy_rng_state(),
+            "python_rng": _python_rng_state(),
+            "action_space_rng": rng_state(model.action_space.np_random),
+        }
+        if getattr(model, "_last_episode_starts", None) is not None:
+            state["last_episode_starts"] = torch.from_numpy(model._last_episode_starts.copy())
+        buffer = getattr(model, "replay_buffer", None)
+        if buffer is not None:
+            filled = buffer.buffer_size if buffer.full else buffer.pos
+            state["replay_buffer"] = {
+                "pos": int(buffer.pos),
+                "full": bool(buffer.full),
+                **{
+                    name: torch.from_numpy(getattr(buffer, name)[:filled].copy())
+                    for name in self._REPLAY_ARRAYS
+                    if isinstance(getattr(buffer, name, None), np.ndarray)
+                },
+            }
+        return state
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.model.set_parameters(state["params"], exact_match=True, device=self.device)
+        model = self.model
+        model.set_parameters(state["params"], exact_match=True, device=self.device)
+        with torch.no_grad():
+            for name, value in state["variables"].items():
+                _attribute(model, name).copy_(value)
         self.env_steps = int(state["env_steps"])
         self.last_logged = int(state["last_logged"])
-        self.model.num_timesteps = self.env_steps
+        model.num_timesteps = self.env_steps
+        model._n_updates = int(state["n_updates"])
+        model._episode_num = int(state["episode_num"])
+        vec_env = model.get_env()
+        vec_env.reset()  # spends the construction seed, as the first run's first reset did
+        set_env_state(vec_env.envs[0], state["env"])
+        model._last_obs = state["last_obs"].numpy().copy()
+        model._last_original_obs = model._last_obs
+        if "last_episode_starts" in state:
+            model._last_episode_starts = state["last_episode_starts"].numpy().copy()
+        set_global_numpy_rng_state(state["numpy_rng"])
+        random.setstate(_from_python_rng_state(state["python_rng"]))
+        set_rng_state(model.action_space.np_random, state["action_space_rng"])
+        if "replay_buffer" in state:
+            saved, buffer = state["replay_buffer"], model.replay_buffer
+            for name in self._REPLAY_ARRAYS:
+                if name in saved:
+                    array = saved[name].numpy()
+                    getattr(buffer, name)[: len(array)] = array
+            buffer.pos, buffer.full = int(saved["pos"]), bool(saved["full"])
+
+
+def _attribute(obj: Any, dotted: str) -> Any:
+    for part in dotted.split("."):
+        obj = getattr(obj, part)
+    return obj
+
+
+def _python_rng_state() -> dict[str, Any]:
+    version, internal, gauss = random.getstate()
+    return {"version": version, "internal": list(internal), "gauss": gauss}
+
+
+def _from_python_rng_state(state: dict[str, Any]) -> tuple:
+    return (state["version"], tuple(state["internal"]), state["gauss"])
 
 
 def _register(name: str, sb3_class: type[BaseAlgorithm] | None, doc: str) -> None:

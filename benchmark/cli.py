@@ -8,7 +8,7 @@ from collections.abc import Sequence
 
 from algorithms import UnknownAlgorithmError, get_algorithm, list_algorithms
 from benchmark.config import ConfigError, parse_assignments
-from benchmark.rundir import RunDirError
+from benchmark.rundir import DiskFullError, RunDirError
 from benchmark.tasks import TASKS, UnknownTaskError, list_tasks
 
 USAGE_ERRORS = (ConfigError, UnknownTaskError, UnknownAlgorithmError, RunDirError)
@@ -283,6 +283,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except RunFailed as error:
         print(f"mbbench: {error}", file=sys.stderr)
+        return 1
+    except DiskFullError as error:
+        print(f"mbbench: error: {error}", file=sys.stderr)
         return 1
 
 

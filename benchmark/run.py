@@ -7,6 +7,7 @@ creates or touches a run directory.
 
 from __future__ import annotations
 
+import os
 import random
 import sys
 from dataclasses import dataclass
@@ -26,6 +27,7 @@ from benchmark.config import (
     unknown_key_error,
 )
 from benchmark.rundir import (
+    DiskFullError,
     Evaluator,
     RunDir,
     RunDirError,
@@ -194,6 +196,8 @@ def execute(
     else:
         meta = {**run_dir.read_meta(), "status": "running", "error": None, "ended": None}
         meta["resumes"] = int(meta.get("resumes", 0)) + (checkpoint is not None)
+    if os.environ.get("SLURM_JOB_ID"):  # provenance: every SLURM job that worked on this run
+        meta["slurm_job_ids"] = [*meta.get("slurm_job_ids", []), os.environ["SLURM_JOB_ID"]]
     run_dir.write_meta(meta)
     run_dir.write_progress(rows)
 
@@ -219,7 +223,10 @@ def execute(
         algorithm.train(config["steps"])
     except Exception as error:
         reason = f"{type(error).__name__}: {error}"
-        run_dir.write_meta(finish_meta(meta, "failed", reason))
+        try:
+            run_dir.write_meta(finish_meta(meta, "failed", reason))
+        except DiskFullError:
+            pass  # meta.json keeps saying 'running'; stderr carries the reason
         raise RunFailed(f"{run_dir.path}: run failed: {reason}") from error
     finally:
         evaluator.close()

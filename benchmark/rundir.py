@@ -10,6 +10,7 @@ checkpoint and logs them again: no duplicates, no gaps.
 from __future__ import annotations
 
 import csv
+import errno
 import io
 import json
 import math
@@ -46,18 +47,33 @@ class RunDirError(ValueError):
     """A run directory cannot be used as asked (foreign content, another config, bad files)."""
 
 
+class DiskFullError(OSError):
+    """The file system is full (or over quota): nothing was replaced, the old file is whole."""
+
+
 def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` so that readers see the old file or the new one, whole."""
+    """Write ``data`` to ``path`` so that readers see the old file or the new one, whole.
+
+    Raises DiskFullError, naming the file, when the disk is full.
+    """
     path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    tmp = None
     try:
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+    except BaseException as error:
+        if tmp is not None:
+            Path(tmp).unlink(missing_ok=True)
+        if isinstance(error, OSError) and error.errno in (errno.ENOSPC, errno.EDQUOT):
+            raise DiskFullError(
+                error.errno,
+                f"disk full while writing {path} ({len(data)} bytes); the previous "
+                "version is intact: free space and run the same command to resume",
+            ) from error
         raise
 
 
@@ -213,17 +229,23 @@ class Evaluator:
     """
 
     def __init__(self, task: Any, seed: int, episodes: int) -> None:
-        self.env = task.make_env()
+        self.env = task.make_env(evaluation=True)
         self.episodes = episodes
         self.reset_seeds = [
             int(s) for s in np.random.SeedSequence([seed, 0xE7A1]).generate_state(episodes)
         ]
 
     def __call__(self, act: Callable[[np.ndarray], np.ndarray]) -> tuple[float, float]:
-        """Mean and std of the undiscounted episode return of ``act(obs) -> action``."""
+        """Mean and std of the undiscounted episode return of ``act(obs) -> action``.
+
+        An ``act`` with a ``reset()`` method (a controller that adapts to the episode's
+        transitions) is told when each episode starts.
+        """
         returns = []
         for reset_seed in self.reset_seeds:
             obs, _ = self.env.reset(seed=reset_seed)
+            if hasattr(act, "reset"):
+                act.reset()
             total, done = 0.0, False
             while not done:
                 obs, reward, terminated, truncated, _ = self.env.step(act(obs))

@@ -43,10 +43,10 @@ def rows(out):
 @pytest.mark.parametrize("algo", SB3_ALGOS)
 def test_sb3_algorithm_writes_a_valid_run_directory(tmp_path, algo):
     out = tmp_path / algo
-    assert run(out, algo, "halfcheetah", 2000, ["eval_every=1000", "eval_episodes=2"]) == 0
+    assert run(out, algo, "halfcheetah", 1000, ["eval_every=500", "eval_episodes=2"]) == 0
     table = rows(out)
     assert list(table[0])[: len(REQUIRED_COLUMNS)] == REQUIRED_COLUMNS
-    assert [int(r["env_steps"]) for r in table] == [1000, 2000]
+    assert [int(r["env_steps"]) for r in table] == [500, 1000]
     assert all(np.isfinite(float(r["return_mean"])) for r in table)
 
 
@@ -59,28 +59,6 @@ def test_mbmpc_beats_random_on_point2d(tmp_path):
     final = float(rows(tmp_path / "mpc")[-1]["return_mean"])
     random_return = float(rows(tmp_path / "rnd")[-1]["return_mean"])
     assert final > random_return + 20, (final, random_return)
-
-
-@pytest.mark.parametrize(
-    ("algo", "task", "steps", "settings"),
-    [
-        ("ppo", "halfcheetah", 2500, ["eval_every=1250", "eval_episodes=2"]),
-        (
-            "mbmpc",
-            "point2d",
-            900,
-            MPC_POINT2D[:-2] + ["model_max_epochs=3", "eval_every=300", "eval_episodes=2"],
-        ),
-    ],
-)
-def test_fixed_seed_gives_identical_returns(tmp_path, algo, task, steps, settings):
-    settings = [s for s in settings if not s.startswith("model_max_epochs=30")]
-    for name in ("a", "b"):
-        preset = "zoo" if algo == "ppo" else None  # zoo PPO updates within the budget
-        assert run(tmp_path / name, algo, task, steps, settings, preset=preset) == 0
-    returns = [[r["return_mean"] for r in rows(tmp_path / name)] for name in ("a", "b")]
-    assert returns[0] == returns[1] and len(returns[0]) >= 2
-    assert len(set(returns[0])) > 1  # the policy changed between evaluation points
 
 
 def test_every_algorithm_builds_on_every_task():

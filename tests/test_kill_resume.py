@@ -19,15 +19,28 @@ from tests.test_baselines import MPC_POINT2D
 from tests.test_mbmpo import POINT2D_SMALL
 
 CASES = {
-    "mbmpo": (1800, [*POINT2D_SMALL[:-2], "meta_steps=2", "eval_every=300", "eval_episodes=2"]),
-    "mbmpc": (2100, [*MPC_POINT2D[:-3], "model_max_epochs=5", "eval_every=300", "eval_episodes=2"]),
+    "mbmpo": (
+        1800,
+        [*POINT2D_SMALL[:-2], "meta_steps=2", "eval_every=300", "eval_episodes=2"],
+        None,
+    ),
+    "mbmpc": (
+        2100,
+        [*MPC_POINT2D[:-3], "model_max_epochs=5", "eval_every=300", "eval_episodes=2"],
+        None,
+    ),
+    # zoo PPO: 2048-step batches; it checkpoints at the first batch start after an evaluation
+    "ppo": (5000, ["eval_every=1000", "eval_episodes=2"], "zoo"),
 }
+"""Budget, settings and preset per algorithm."""
 
 
 def command(algo: str, out: Path) -> list[str]:
-    steps, settings = CASES[algo]
+    steps, settings, preset = CASES[algo]
     args = [sys.executable, "-m", "benchmark.cli", "run", "--algo", algo, "--task", "point2d"]
     args += ["--steps", str(steps), "--quiet", "--out", str(out)]
+    if preset is not None:
+        args += ["--preset", preset]
     for item in settings:
         args += ["--set", item]
     return args

@@ -3,12 +3,9 @@
 from __future__ import annotations
 
 import csv
-import json
 
 import numpy as np
-import pytest
 
-from benchmark import rundir
 from benchmark.cli import main
 
 POINT2D_SMALL = [
@@ -91,31 +88,6 @@ def test_tiny_halfcheetah_run_logs_every_diagnostic(tmp_path):
         assert column in table[-1] and np.isfinite(float(table[-1][column])), column
     assert 0 < float(table[-1]["meta_kl"]) <= 0.01
     assert float(table[-1]["inner_kl"]) > 0
-
-
-@pytest.mark.parametrize("algo", ["mbmpo", "metrpo"])
-def test_killed_run_resumes_to_the_same_progress(tmp_path, monkeypatch, algo):
-    settings = [*POINT2D_SMALL[:-2], "meta_steps=2", "eval_every=300", "eval_episodes=2"]
-    reference = tmp_path / "reference"
-    assert run(reference, algo, "point2d", 1500, settings) == 0
-
-    original_log = rundir.RunLogger.log
-    calls = {"n": 0}
-
-    def die_on_third(self, *args, **kwargs):
-        calls["n"] += 1
-        if calls["n"] == 3:
-            raise KeyboardInterrupt
-        return original_log(self, *args, **kwargs)
-
-    monkeypatch.setattr(rundir.RunLogger, "log", die_on_third)
-    crashed = tmp_path / "crashed"
-    with pytest.raises(KeyboardInterrupt):
-        run(crashed, algo, "point2d", 1500, settings)
-    monkeypatch.setattr(rundir.RunLogger, "log", original_log)
-    assert run(crashed, algo, "point2d", 1500, settings) == 0
-    assert without_time(rows(crashed)) == without_time(rows(reference))
-    assert json.loads((crashed / "meta.json").read_text())["resumes"] == 1
 
 
 def test_metrpo_refuses_a_nonzero_inner_step(capsys):

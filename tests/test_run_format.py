@@ -118,8 +118,8 @@ def test_diverging_run_is_marked_failed_with_the_reason(tmp_path, monkeypatch, c
 @pytest.mark.parametrize(
     ("extra", "message"),
     [
-        (["--algo", "nope"], "unknown algorithm 'nope'; choose from: a2c, ddpg, mbmpc, mbmpo"),
-        (["--task", "halfcheeta"], "unknown task 'halfcheeta'; choose from: ant, halfcheetah"),
+        (["--algo", "nope"], "unknown algorithm 'nope'; choose from: a2c, ddpg, grbal"),
+        (["--task", "halfcheeta"], "unknown task 'halfcheeta'; choose from: ant, ant-cripple"),
         (["--set", "eval_evry=10"], "unknown config key 'eval_evry' (did you mean eval_every?)"),
         (["--set", "eval_every=abc"], "run.eval_every: expected int, got 'abc'"),
         (["--set", "eval_every=0"], "run.eval_every: must be >= 1, got 0"),
@@ -188,7 +188,7 @@ def test_atomic_write_leaves_the_old_file_whole_when_interrupted(tmp_path, monke
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(os, "replace", fail_replace)
-    with pytest.raises(OSError, match="No space left"):
+    with pytest.raises(rundir.DiskFullError, match="disk full while writing .*file.txt"):
         atomic_write_text(target, "new contents")
     assert target.read_text() == "old contents"
     assert [p.name for p in tmp_path.iterdir()] == ["file.txt"]  # no temp file left behind

@@ -29,6 +29,10 @@ NON_DEFAULT_KWARGS = {
     "swimmer": {"forward_reward_weight": 2.0, "ctrl_cost_weight": 1e-3},
     "pr2reach": {"reward_dist_weight": 2.0, "reward_control_weight": 0.05},
     "point2d": {"goal": (0.5, -0.5), "max_step": 0.2},
+    "halfcheetah-cripple": {"ctrl_cost_weight": 0.3, "crippled_choices": (1, 4), "cripple_step": 7},
+    "ant-cripple": {"ctrl_cost_weight": 0.2, "healthy_reward": 0.5, "crippled_choices": (3,)},
+    "halfcheetah-dynamics": {"forward_reward_weight": 0.7, "mass_scale_range": (0.3, 3.0)},
+    "point2d-flip": {"goal": (0.5, -0.5), "action_flip_prob": 1.0},
 }
 
 
@@ -121,3 +125,61 @@ def test_unknown_task_names_the_choices():
 def test_unobservable_contact_cost_is_refused():
     with pytest.raises(ValueError, match="include_cfrc_ext_in_observation"):
         make_task("ant", contact_cost_weight=5e-4)
+
+
+def test_crippled_actuators_have_no_effect_and_others_do():
+    for name in ("halfcheetah-cripple", "ant-cripple"):
+        task = make_task(name)
+        env = task.make_env()
+        env.reset(seed=4)
+        unwrapped = env.unwrapped
+        group = unwrapped.actuator_groups[int(unwrapped.crippled_group[0])]
+        other = next(i for i in range(task.act_dim) if i not in group)
+        base = np.full(task.act_dim, 0.3)
+
+        def next_obs(action, task=task):
+            copy = task.make_env()
+            copy.reset(seed=4)
+            return copy.step(action)[0]
+
+        changed_crippled, changed_other = base.copy(), base.copy()
+        changed_crippled[list(group)] = -0.9
+        changed_other[other] = -0.9
+        np.testing.assert_array_equal(next_obs(base), next_obs(changed_crippled))
+        assert not np.array_equal(next_obs(base), next_obs(changed_other))
+
+
+def test_ant_cripples_another_leg_in_evaluation():
+    task = make_task("ant-cripple")
+    assert task.make_env().unwrapped.crippled_choices == (0, 1, 2)
+    assert task.make_env(evaluation=True).unwrapped.crippled_choices == (3,)
+
+
+def test_cripple_mid_episode_starts_at_the_given_step():
+    task = make_task("halfcheetah-cripple", cripple_step=3)
+    env = task.make_env()
+    env.reset(seed=0)
+    masks = []
+    for _ in range(5):
+        masks.append(env.unwrapped.actuator_mask().min())
+        env.step(np.zeros(task.act_dim))
+    assert masks == [1.0, 1.0, 1.0, 0.0, 0.0]
+
+
+def test_random_dynamics_change_between_episodes():
+    env = make_task("halfcheetah-dynamics").make_env()
+    masses = set()
+    for seed in range(4):
+        env.reset(seed=seed)
+        masses.add(round(float(env.unwrapped.model.body_mass[1]), 6))
+    assert len(masses) == 4
+
+
+def test_point2d_flip_mirrors_actions_in_some_episodes():
+    env = make_task("point2d-flip").make_env()
+    directions = []
+    for seed in range(20):
+        obs, _ = env.reset(seed=seed)
+        next_obs = env.step(np.array([0.1, 0.0]))[0]
+        directions.append(float(np.sign(next_obs[0] - obs[0])))
+    assert set(directions) == {-1.0, 1.0}

@@ -118,8 +118,8 @@ def test_paper_dry_run_lists_the_full_job_set(tmp_path):
     assert result.returncode == 0, result.stderr[-3000:]
     counts = dict(re.findall(r"^(\w+)\s+(\d+)$", result.stdout, re.MULTILINE))
     # Fig. 1: 6 tasks x 7 algorithms x 3 seeds; Fig. 3: 6 variants x 3 seeds;
-    # Fig. 4: 2 x 3 seeds; Fig. 2: 1 run.
-    assert int(counts["train"]) == 6 * 7 * 3 + 6 * 3 + 2 * 3 + 1
+    # Fig. 4: 2 x 3 seeds; Fig. 2: 1 run; GrBAL/ReBAL: 3 tasks x 4 algorithms x 3 seeds.
+    assert int(counts["train"]) == 6 * 7 * 3 + 6 * 3 + 2 * 3 + 1 + 3 * 4 * 3
 
 
 def test_default_config_dry_run_lists_its_jobs(tmp_path):
@@ -138,6 +138,18 @@ def test_bad_config_is_rejected_before_anything_runs(tmp_path):
     result = snakemake(tmp_path, "--configfile", "bad.yaml")
     assert result.returncode != 0
     assert "steps" in result.stderr and "minimum" in result.stderr
+    assert not (tmp_path / "results").exists()
+
+
+def test_misspelled_algorithm_setting_is_rejected_before_anything_runs(tmp_path):
+    copy_workflow(tmp_path)
+    (tmp_path / "typo.yaml").write_text(
+        "results: results\nexperiments:\n  x: {tasks: [point2d], seeds: [0], steps: 100,"
+        " algos: {mbmpc: {set: {num_candidate: 5}}}}\n"
+    )
+    result = snakemake(tmp_path, "--configfile", "typo.yaml")
+    assert result.returncode != 0
+    assert "experiment 'x'" in result.stderr and "did you mean num_candidates" in result.stderr
     assert not (tmp_path / "results").exists()
 
 

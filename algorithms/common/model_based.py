@@ -71,24 +71,33 @@ def fit_ensemble(ensemble: DynamicsEnsemble, buffer: TransitionBuffer) -> dict[s
 def collect_real(
     env, act: Callable[[np.ndarray], np.ndarray], n_steps: int, reset_seed: int
 ) -> tuple[tuple[np.ndarray, np.ndarray, np.ndarray], list[float]]:
-    """``n_steps`` real steps with ``act(obs)``, resetting at episode ends.
+    """``n_steps`` real steps with ``act(obs)``, resetting at episode ends (and calling
+    ``act.reset()`` there, if it has one).
 
-    Returns the transitions (obs, act, next_obs) and the returns of the finished episodes.
+    Returns the transitions (obs, act, next_obs), the returns of the finished episodes and
+    a flag per transition that is True where an episode ends (terminated, truncated, or the
+    last transition collected).
     """
     obs, _ = env.reset(seed=reset_seed)
-    transitions, returns, episode_return = [], [], 0.0
+    if hasattr(act, "reset"):
+        act.reset()
+    transitions, returns, episode_return, ends = [], [], 0.0, []
     for _ in range(n_steps):
         action = act(obs)
         next_obs, reward, terminated, truncated, _ = env.step(action)
         transitions.append((obs, action, next_obs))
+        ends.append(bool(terminated or truncated))
         episode_return += float(reward)
         obs = next_obs
         if terminated or truncated:
             returns.append(episode_return)
             episode_return = 0.0
             obs, _ = env.reset()
+            if hasattr(act, "reset"):
+                act.reset()
+    ends[-1] = True
     arrays = tuple(np.array(x) for x in zip(*transitions, strict=True))
-    return arrays, returns
+    return arrays, returns, np.array(ends)
 
 
 class ModelBasedAlgorithm(Algorithm):
@@ -127,7 +136,7 @@ class ModelBasedAlgorithm(Algorithm):
             low, high = self.task.action_low, self.task.action_high
             act = lambda _: self.rng.uniform(low, high)  # noqa: E731
         env = self.task.make_env()
-        (obs, actions, next_obs), returns = collect_real(
+        (obs, actions, next_obs), returns, _ = collect_real(
             env, act, n_steps, int(self.rng.integers(2**31))
         )
         env.close()

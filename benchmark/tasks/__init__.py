@@ -167,6 +167,8 @@ class TaskSpec:
     env_kwargs: dict[str, Any] = field(default_factory=dict)
     position_dims: tuple[int, ...] = ()
     description: str = ""
+    eval_env_kwargs: dict[str, Any] = field(default_factory=dict)
+    """Env kwargs that differ in evaluation (e.g. the Ant's leg crippled only at test time)."""
 
 
 _LOCOMOTION_KWARGS = {"exclude_current_positions_from_observation": False}
@@ -204,6 +206,44 @@ TASKS: dict[str, TaskSpec] = {
     "point2d": TaskSpec(
         "mbbench/Point2D-v0", 30, _point2d_fns, description="2D point env of Fig. 2"
     ),
+    # Changing dynamics (GrBAL/ReBAL, Nagabandi, Clavera et al. 2019), horizon 1000 as there.
+    "halfcheetah-cripple": TaskSpec(
+        "mbbench/HalfCheetahCripple-v0",
+        1000,
+        _halfcheetah_fns,
+        _LOCOMOTION_KWARGS,
+        (0,),
+        "HalfCheetah-v5 with a random joint's motor disabled per episode",
+    ),
+    "ant-cripple": TaskSpec(
+        "mbbench/AntCripple-v0",
+        1000,
+        _legged_fns(_ant_healthy),
+        {
+            **_LOCOMOTION_KWARGS,
+            "include_cfrc_ext_in_observation": False,
+            "contact_cost_weight": 0.0,
+            "crippled_choices": (0, 1, 2),
+        },
+        (0, 1),
+        "the suite's Ant with a leg disabled: one of legs 0-2 in training, leg 3 in evaluation",
+        eval_env_kwargs={"crippled_choices": (3,)},
+    ),
+    "halfcheetah-dynamics": TaskSpec(
+        "mbbench/HalfCheetahRandomDynamics-v0",
+        1000,
+        _halfcheetah_fns,
+        _LOCOMOTION_KWARGS,
+        (0,),
+        "HalfCheetah-v5 with mass and damping scaled by random factors in [0.5, 2] per episode",
+    ),
+    "point2d-flip": TaskSpec(
+        "mbbench/Point2D-v0",
+        30,
+        _point2d_fns,
+        {"action_flip_prob": 0.5},
+        description="2D point env whose actions are mirrored in a random half of the episodes",
+    ),
 }
 
 
@@ -224,6 +264,7 @@ class Task:
         self.env_id = spec.env_id
         self.horizon = int(horizon)
         self.env_kwargs = dict(env_kwargs)
+        self.eval_env_kwargs = dict(spec.eval_env_kwargs)
         self.position_dims = spec.position_dims
         env = gym.make(self.env_id, **self.env_kwargs)
         try:
@@ -243,10 +284,12 @@ class Task:
         """Observation dimensions a policy or dynamics model should see (positions removed)."""
         return [d for d in range(self.obs_dim) if d not in self.position_dims]
 
-    def make_env(self, render_mode: str | None = None) -> gym.Env:
-        """A fresh env with the task's kwargs and a TimeLimit of ``horizon`` steps."""
+    def make_env(self, render_mode: str | None = None, evaluation: bool = False) -> gym.Env:
+        """A fresh env with the task's kwargs and a TimeLimit of ``horizon`` steps; with
+        ``evaluation``, the task's evaluation kwargs on top (the env agents are scored on)."""
+        kwargs = {**self.env_kwargs, **(self.eval_env_kwargs if evaluation else {})}
         return gym.make(
-            self.env_id, max_episode_steps=self.horizon, render_mode=render_mode, **self.env_kwargs
+            self.env_id, max_episode_steps=self.horizon, render_mode=render_mode, **kwargs
         )
 
     def __repr__(self) -> str:

@@ -1,6 +1,12 @@
 """Environments the suite defines itself: the paper's 2D point env, its PR2 reaching task
-(on Gymnasium's Pusher arm) and an Ant-v5 whose forward reward can be recomputed from the
-observation.
+(on Gymnasium's Pusher arm), an Ant-v5 whose forward reward can be recomputed from the
+observation, and the changing-dynamics envs of GrBAL/ReBAL (Nagabandi, Clavera et al. 2019):
+a HalfCheetah and an Ant with crippled joints or legs, a HalfCheetah with random mass and
+damping, and a 2D point whose actions are mirrored in some episodes.
+
+The dynamics change is never in the observation: an agent can only infer it from recent
+transitions. Costs are charged on the commanded action, so every reward stays a function of
+(obs, action, next_obs).
 
 They are registered with Gymnasium under the ``mbbench/`` namespace when
 :mod:`benchmark.tasks` is imported.
@@ -14,6 +20,7 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 from gymnasium.envs.mujoco.ant_v5 import AntEnv
+from gymnasium.envs.mujoco.half_cheetah_v5 import HalfCheetahEnv
 from gymnasium.envs.mujoco.pusher_v5 import PusherEnv
 
 
@@ -22,6 +29,8 @@ class Point2DEnv(gym.Env):
 
     s' = s + clip(a, -max_step, max_step), r = -||s' - goal||, s_0 ~ U(-start_range,
     start_range)^2. It never terminates; the horizon (30 in the paper) is the TimeLimit's.
+    With ``action_flip_prob`` > 0 (task ``point2d-flip``), each episode is, with that
+    probability, mirrored: s' = s - clip(a, ...), which the observation does not show.
     """
 
     metadata: dict[str, Any] = {"render_modes": []}
@@ -31,10 +40,15 @@ class Point2DEnv(gym.Env):
         max_step: float = 0.1,
         start_range: float = 2.0,
         goal: tuple[float, float] = (0.0, 0.0),
+        action_flip_prob: float = 0.0,
         render_mode: str | None = None,
     ) -> None:
         if max_step <= 0 or start_range <= 0:
             raise ValueError("max_step and start_range must be positive")
+        if not 0.0 <= action_flip_prob <= 1.0:
+            raise ValueError("action_flip_prob must be in [0, 1]")
+        self.action_flip_prob = float(action_flip_prob)
+        self.action_sign = np.ones(1)
         self.max_step = float(max_step)
         self.start_range = float(start_range)
         self.goal = np.asarray(goal, dtype=np.float64)
@@ -46,10 +60,14 @@ class Point2DEnv(gym.Env):
     def reset(self, *, seed: int | None = None, options: dict | None = None):
         super().reset(seed=seed)
         self._state = self.np_random.uniform(-self.start_range, self.start_range, size=2)
+        if self.action_flip_prob > 0:
+            flipped = self.np_random.uniform() < self.action_flip_prob
+            self.action_sign = np.array([-1.0 if flipped else 1.0])
         return self._state.copy(), {}
 
     def step(self, action):
         step = np.clip(np.asarray(action, dtype=np.float64), -self.max_step, self.max_step)
+        step = step * self.action_sign
         self._state = self._state + step
         reward = -float(np.linalg.norm(self._state - self.goal))
         return self._state.copy(), reward, False, False, {}
@@ -130,12 +148,128 @@ class QposAntEnv(AntEnv):
         return observation, reward, terminated, truncated, info
 
 
+class _ActuatorCripple:
+    """Mixin for a MuJoCo env: at every reset, one group of actuators (a joint, a leg) drawn
+    from ``crippled_choices`` stops working, from step ``cripple_step`` of the episode on (0:
+    the whole episode). The commanded action still pays its control cost."""
+
+    actuator_groups: tuple[tuple[int, ...], ...]
+
+    def _init_cripple(self, crippled_choices: tuple[int, ...], cripple_step: int) -> None:
+        choices = tuple(int(c) for c in crippled_choices)
+        if not choices or not all(0 <= c < len(self.actuator_groups) for c in choices):
+            raise ValueError(
+                f"crippled_choices must name groups 0..{len(self.actuator_groups) - 1}, "
+                f"got {crippled_choices}"
+            )
+        if cripple_step < 0:
+            raise ValueError("cripple_step must be >= 0")
+        self.crippled_choices = choices
+        self.cripple_step = int(cripple_step)
+        self.crippled_group = np.array([choices[0]])
+        self.episode_step = np.zeros(1, dtype=np.int64)
+
+    def actuator_mask(self) -> np.ndarray:
+        mask = np.ones(self.model.nu)
+        if self.episode_step[0] >= self.cripple_step:
+            mask[list(self.actuator_groups[int(self.crippled_group[0])])] = 0.0
+        return mask
+
+    def do_simulation(self, ctrl, n_frames) -> None:
+        super().do_simulation(np.asarray(ctrl) * self.actuator_mask(), n_frames)
+        self.episode_step += 1
+
+    def _draw_cripple(self) -> None:
+        self.crippled_group = np.array([self.np_random.choice(self.crippled_choices)])
+        self.episode_step = np.zeros(1, dtype=np.int64)
+
+
+class HalfCheetahCrippleEnv(_ActuatorCripple, HalfCheetahEnv):
+    """HalfCheetah-v5 with one of its six joint motors (bthigh, bshin, bfoot, fthigh, fshin,
+    ffoot) disabled, drawn per episode from ``crippled_choices``."""
+
+    actuator_groups = ((0,), (1,), (2,), (3,), (4,), (5,))
+
+    def __init__(
+        self,
+        crippled_choices: tuple[int, ...] = (0, 1, 2, 3, 4, 5),
+        cripple_step: int = 0,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self._init_cripple(crippled_choices, cripple_step)
+
+    def reset_model(self):
+        self._draw_cripple()
+        return super().reset_model()
+
+
+class AntCrippleEnv(_ActuatorCripple, QposAntEnv):
+    """The suite's Ant with one leg (its hip and ankle motors) disabled, drawn per episode
+    from ``crippled_choices``: legs 0-3 are the XML's legs 4, 1, 2, 3 (actuator order)."""
+
+    actuator_groups = ((0, 1), (2, 3), (4, 5), (6, 7))
+
+    def __init__(
+        self,
+        crippled_choices: tuple[int, ...] = (0, 1, 2),
+        cripple_step: int = 0,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self._init_cripple(crippled_choices, cripple_step)
+
+    def reset_model(self):
+        self._draw_cripple()
+        return super().reset_model()
+
+
+class HalfCheetahRandomDynamicsEnv(HalfCheetahEnv):
+    """HalfCheetah-v5 whose body masses and joint damping are scaled, at every reset, by
+    factors drawn log-uniformly from ``mass_scale_range`` and ``damping_scale_range``."""
+
+    def __init__(
+        self,
+        mass_scale_range: tuple[float, float] = (0.5, 2.0),
+        damping_scale_range: tuple[float, float] = (0.5, 2.0),
+        **kwargs: Any,
+    ) -> None:
+        for name, (low, high) in (
+            ("mass_scale_range", mass_scale_range),
+            ("damping_scale_range", damping_scale_range),
+        ):
+            if not 0 < low <= high:
+                raise ValueError(f"{name} must satisfy 0 < low <= high, got {(low, high)}")
+        super().__init__(**kwargs)
+        self.mass_scale_range = tuple(float(x) for x in mass_scale_range)
+        self.damping_scale_range = tuple(float(x) for x in damping_scale_range)
+        self.base_mass = self.model.body_mass.copy()
+        self.base_damping = self.model.dof_damping.copy()
+        self.dynamics_scales = np.ones(2)
+
+    def sync_model(self) -> None:
+        """Write ``dynamics_scales`` (mass, damping) into the MuJoCo model."""
+        self.model.body_mass[:] = self.base_mass * self.dynamics_scales[0]
+        self.model.dof_damping[:] = self.base_damping * self.dynamics_scales[1]
+
+    def reset_model(self):
+        log_uniform = lambda r: float(np.exp(self.np_random.uniform(*np.log(r))))  # noqa: E731
+        self.dynamics_scales = np.array(
+            [log_uniform(self.mass_scale_range), log_uniform(self.damping_scale_range)]
+        )
+        self.sync_model()
+        return super().reset_model()
+
+
 def register_envs() -> None:
     """Register this module's envs with Gymnasium (idempotent)."""
     for env_id, entry_point in [
         ("mbbench/Point2D-v0", f"{__name__}:Point2DEnv"),
         ("mbbench/PR2Reach-v0", f"{__name__}:PR2ReachEnv"),
         ("mbbench/Ant-v5", f"{__name__}:QposAntEnv"),
+        ("mbbench/HalfCheetahCripple-v0", f"{__name__}:HalfCheetahCrippleEnv"),
+        ("mbbench/AntCripple-v0", f"{__name__}:AntCrippleEnv"),
+        ("mbbench/HalfCheetahRandomDynamics-v0", f"{__name__}:HalfCheetahRandomDynamicsEnv"),
     ]:
         if env_id not in gym.registry:
             gym.register(env_id, entry_point=entry_point)

@@ -34,19 +34,49 @@ def done_markers():
     return [f"{run_dir(**job)}/run.done" for job in training_jobs()]
 
 
+def job_settings(exp, label):
+    """(algorithm, steps, preset, settings) of one label of one experiment."""
+    spec = experiment(exp)
+    algo = label_spec(exp, label)
+    settings = {**spec.get("set", {}), **algo.get("set", {})}
+    return algo.get("algo", label), algo.get("steps", spec["steps"]), algo.get("preset"), settings
+
+
 def run_arguments(wildcards):
     """mbbench run arguments of one job: the algorithm, budget, preset and settings."""
-    spec = experiment(wildcards.exp)
-    algo = label_spec(wildcards.exp, wildcards.algo)
-    settings = {**spec.get("set", {}), **algo.get("set", {})}
-    args = [
-        f"--algo {algo.get('algo', wildcards.algo)}",
-        f"--steps {algo.get('steps', spec['steps'])}",
-    ]
-    if algo.get("preset"):
-        args.append(f"--preset {algo['preset']}")
+    algo, steps, preset, settings = job_settings(wildcards.exp, wildcards.algo)
+    args = [f"--algo {algo}", f"--steps {steps}"]
+    if preset:
+        args.append(f"--preset {preset}")
     args += [f"--set {shlex.quote(f'{k}={json.dumps(v)}')}" for k, v in settings.items()]
     return " ".join(args)
+
+
+def check_training_jobs():
+    """Resolve every training job's configuration (algorithm, task, preset, keys, types,
+    ranges) before anything runs: a typo fails the whole workflow here, naming the job."""
+    from benchmark.config import ConfigError
+    from benchmark.run import resolve_run
+    from benchmark.tasks import UnknownTaskError
+    from algorithms import UnknownAlgorithmError
+
+    checked = set()
+    for job in training_jobs():
+        algo, steps, preset, settings = job_settings(job["exp"], job["algo"])
+        key = (algo, job["task"], steps, preset, json.dumps(settings, sort_keys=True))
+        if key in checked:
+            continue
+        checked.add(key)
+        try:
+            resolve_run(algo, job["task"], job["seed"], steps, dict(settings), preset=preset)
+        except (ConfigError, UnknownTaskError, UnknownAlgorithmError, ValueError) as error:
+            raise ValueError(
+                f"config: experiment {job['exp']!r}, task {job['task']!r}, "
+                f"algorithm label {job['algo']!r}: {error}"
+            ) from None
+
+
+check_training_jobs()
 
 
 def figure_experiments():
@@ -64,3 +94,58 @@ def figure_files():
 
 
 TABLES = [f"{RESULTS}/tables/final_returns.md", f"{RESULTS}/tables/samples_needed.md"]
+
+
+# What a training job asks a scheduler for, from its budget. Seconds per 1000 real steps of
+# one single-threaded run, measured on the project's 2-core machine (docs/performance.md),
+# by algorithm and preset (None: the algorithm's defaults, i.e. its paper settings).
+SECONDS_PER_1000_STEPS = {
+    ("random", None): 1,
+    ("mbmpo", None): 150,  # paper: ~100 s/1000 steps in the first iteration; the fit grows
+    ("mbmpo", "quick"): 55,
+    ("mbmpc", None): 120,
+    ("mbmpc", "quick"): 40,
+    ("grbal", None): 300,  # adapt + plan 1000 x 10 on a 512x512 model at every real step
+    ("grbal", "quick"): 40,
+    ("rebal", None): 300,
+    ("rebal", "quick"): 40,
+    ("ppo", None): 6,
+    ("trpo", None): 6,
+    ("a2c", None): 8,
+    ("ddpg", None): 21,
+    ("td3", None): 45,
+    ("sac", None): 70,
+}
+SECONDS_PER_1000_STEPS[("metrpo", None)] = SECONDS_PER_1000_STEPS[("mbmpo", None)]
+SECONDS_PER_1000_STEPS[("metrpo", "quick")] = SECONDS_PER_1000_STEPS[("mbmpo", "quick")]
+UNKNOWN_ALGORITHM_SECONDS_PER_1000_STEPS = 150  # a user's algorithm: as slow as MB-MPO
+RUNTIME_MARGIN = 2.0  # machines differ, clusters are busy
+OFF_POLICY = {"ddpg", "td3", "sac"}
+
+
+def job_budget(wildcards):
+    """(algorithm, preset, real steps) of one training job."""
+    algo, steps, preset, _ = job_settings(wildcards.exp, wildcards.algo)
+    return algo, preset, steps
+
+
+def train_runtime_min(wildcards, attempt):
+    """Minutes to ask for: measured speed x budget x margin, at least 10; a retry (after a
+    time-out, say) asks for ``attempt`` times as much."""
+    name, preset, steps = job_budget(wildcards)
+    rate = SECONDS_PER_1000_STEPS.get(
+        (name, preset),
+        SECONDS_PER_1000_STEPS.get((name, None), UNKNOWN_ALGORITHM_SECONDS_PER_1000_STEPS),
+    )
+    return attempt * max(10, round(steps / 1000 * rate * RUNTIME_MARGIN / 60))
+
+
+def train_mem_mb(wildcards, attempt):
+    """Megabytes to ask for: the interpreter, torch and MuJoCo (~1 GB), the model-based
+    ensembles and buffers, and for off-policy baselines the replay buffer, held twice while
+    a checkpoint is written (at most ~1 KB per stored transition on every task)."""
+    name, _, steps = job_budget(wildcards)
+    memory = 2000
+    if name in OFF_POLICY:
+        memory += 2 * min(steps, 1_000_000) // 1000
+    return memory * attempt

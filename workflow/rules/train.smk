@@ -19,8 +19,8 @@ rule train:
         f"{RESULTS}/logs/train/{{exp}}/{{task}}/{{algo}}/seed{{seed}}.log",
     threads: 1
     resources:
-        mem_mb=3000,
-        runtime=240,
+        mem_mb=train_mem_mb,
+        runtime=train_runtime_min,
     shell:
         "OMP_NUM_THREADS={threads} {params.mbbench} run --task {wildcards.task}"
         " --seed {wildcards.seed} {params.args} --out {params.run_dir} > {log} 2>&1"

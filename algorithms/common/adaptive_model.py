@@ -1,0 +1,328 @@
+"""Dynamics models that adapt online to the last M transitions (GrBAL and ReBAL, Nagabandi,
+Clavera et al., ICLR 2019), their data and their meta-training.
+
+Both are trained on windows of M past and K future transitions of one episode (M and K are
+separate settings): the model is adapted on the M past transitions and scored on predicting
+the K future ones, so it learns to be adapted.
+
+- :class:`GradientAdaptiveModel` (GrBAL): an MLP adapted by one gradient step of size psi
+  (fixed, or learned per layer) on the past transitions' loss; meta-trained through that
+  step (second order by default), as MAML.
+- :class:`RecurrentAdaptiveModel` (ReBAL): a GRU reads the past transitions; its final
+  hidden state conditions an MLP. The adaptation is the recurrence itself.
+
+Inputs (the observation without absolute positions, and the action) and targets (the
+change of the full observation) are z-scored with statistics recomputed at every fit, as in
+the official code. ``adapted_predictor`` returns the adapted model as a batched function
+``(obs, act) -> next_obs`` for the planner.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+Predictor = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+
+
+@dataclass
+class Normalizer:
+    """z-scoring of model inputs and of the observation change."""
+
+    input_mean: torch.Tensor
+    input_std: torch.Tensor
+    delta_mean: torch.Tensor
+    delta_std: torch.Tensor
+
+    @classmethod
+    def identity(cls, input_dim: int, obs_dim: int) -> Normalizer:
+        return cls(
+            torch.zeros(input_dim), torch.ones(input_dim), torch.zeros(obs_dim), torch.ones(obs_dim)
+        )
+
+    @classmethod
+    def fit(cls, inputs: torch.Tensor, deltas: torch.Tensor) -> Normalizer:
+        eps = 1e-8
+        return cls(inputs.mean(0), inputs.std(0) + eps, deltas.mean(0), deltas.std(0) + eps)
+
+    def state(self) -> dict[str, torch.Tensor]:
+        return dict(vars(self))
+
+    @classmethod
+    def from_state(cls, state: dict[str, torch.Tensor]) -> Normalizer:
+        return cls(**state)
+
+
+class EpisodeBuffer:
+    """FIFO buffer of real transitions that remembers episodes, so windows of consecutive
+    transitions never cross an episode boundary. Each episode is assigned to the training or
+    the validation split when it is added."""
+
+    def __init__(self, obs_dim: int, act_dim: int, max_size: int) -> None:
+        self.max_size = max_size
+        self.obs = torch.empty(0, obs_dim)
+        self.act = torch.empty(0, act_dim)
+        self.next_obs = torch.empty(0, obs_dim)
+        self.episode = torch.empty(0, dtype=torch.int64)
+        self.validation = torch.empty(0, dtype=torch.bool)
+        self.episodes_added = 0
+
+    def __len__(self) -> int:
+        return self.obs.shape[0]
+
+    def add(
+        self,
+        obs: np.ndarray,
+        act: np.ndarray,
+        next_obs: np.ndarray,
+        episode_ends: np.ndarray,
+        rng: np.random.Generator,
+        valid_fraction: float,
+    ) -> None:
+        """Append transitions; ``episode_ends`` flags the last transition of each episode."""
+        ends = np.asarray(episode_ends, dtype=bool)
+        starts = np.concatenate([[True], ends[:-1]])
+        episode = self.episodes_added + np.cumsum(starts) - 1
+        n_new = int(starts.sum())
+        held_out = rng.uniform(size=n_new) < valid_fraction
+        self.episodes_added += n_new
+
+        def cat(old: torch.Tensor, new: Any, dtype: torch.dtype) -> torch.Tensor:
+            return torch.cat([old, torch.as_tensor(new, dtype=dtype)])[-self.max_size :]
+
+        self.obs = cat(self.obs, obs, torch.float32)
+        self.act = cat(self.act, act, torch.float32)
+        self.next_obs = cat(self.next_obs, next_obs, torch.float32)
+        self.episode = cat(self.episode, episode, torch.int64)
+        self.validation = cat(self.validation, held_out[episode - episode[0]], torch.bool)
+
+    def window_starts(self, length: int, validation: bool) -> torch.Tensor:
+        """Indices t whose window [t, t + length) lies in one episode of the given split."""
+        if len(self) < length:
+            return torch.empty(0, dtype=torch.int64)
+        same_episode = self.episode[: len(self) - length + 1] == self.episode[length - 1 :]
+        in_split = self.validation[: len(self) - length + 1] == validation
+        return torch.nonzero(same_episode & in_split).flatten()
+
+    def windows(self, starts: torch.Tensor, length: int) -> tuple[torch.Tensor, ...]:
+        """(obs, act, next_obs), each [len(starts), length, dim]."""
+        index = starts[:, None] + torch.arange(length)
+        return self.obs[index], self.act[index], self.next_obs[index]
+
+    def state(self) -> dict[str, Any]:
+        return {
+            "obs": self.obs,
+            "act": self.act,
+            "next_obs": self.next_obs,
+            "episode": self.episode,
+            "validation": self.validation,
+            "episodes_added": self.episodes_added,
+        }
+
+    def load_state(self, state: dict[str, Any]) -> None:
+        for name in ("obs", "act", "next_obs", "episode", "validation"):
+            setattr(self, name, state[name])
+        self.episodes_added = int(state["episodes_added"])
+
+
+class AdaptiveModel(nn.Module):
+    """What GrBAL and ReBAL share: normalization and the (past, future) window losses."""
+
+    train_on_shorter_pasts = False
+    """Meta-train on pasts of random length 1..M too, not only M."""
+
+    def __init__(self, obs_dim: int, act_dim: int, input_dims: list[int]) -> None:
+        super().__init__()
+        self.obs_dim, self.act_dim = obs_dim, act_dim
+        self.input_dims = list(input_dims)
+        self.input_dim = len(self.input_dims) + act_dim
+        self.normalizer = Normalizer.identity(self.input_dim, obs_dim)
+
+    def fit_normalizer(self, obs: torch.Tensor, act: torch.Tensor, next_obs: torch.Tensor) -> None:
+        self.normalizer = Normalizer.fit(
+            self.model_input(obs, act, normalize=False), next_obs - obs
+        )
+
+    def model_input(
+        self, obs: torch.Tensor, act: torch.Tensor, normalize: bool = True
+    ) -> torch.Tensor:
+        x = torch.cat([obs[..., self.input_dims], act], dim=-1)
+        if normalize:
+            n = self.normalizer
+            x = (x - n.input_mean.to(x)) / n.input_std.to(x)
+        return x
+
+    def target(self, obs: torch.Tensor, next_obs: torch.Tensor) -> torch.Tensor:
+        n = self.normalizer
+        return (next_obs - obs - n.delta_mean.to(obs)) / n.delta_std.to(obs)
+
+    def next_obs(self, obs: torch.Tensor, normalized_delta: torch.Tensor) -> torch.Tensor:
+        n = self.normalizer
+        return obs + n.delta_mean.to(obs) + n.delta_std.to(obs) * normalized_delta
+
+    def window_losses(
+        self, past: tuple[torch.Tensor, ...], future: tuple[torch.Tensor, ...], create_graph: bool
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Mean squared error (normalized deltas) on the future transitions before and after
+        adapting on the past ones; windows are batched along dimension 0."""
+        raise NotImplementedError
+
+    def adapted_predictor(self, past: tuple[torch.Tensor, ...] | None) -> Predictor:
+        """The model adapted on ``past`` = (obs, act, next_obs) of shape [L, dim] (None or
+        L = 0: not adapted), as ``(obs [N, d], act [N, a]) -> next_obs [N, d]``."""
+        raise NotImplementedError
+
+
+def _xavier(n_in: int, n_out: int, generator: torch.Generator) -> torch.Tensor:
+    bound = math.sqrt(6.0 / (n_in + n_out))
+    return torch.empty(n_in, n_out).uniform_(-bound, bound, generator=generator)
+
+
+class GradientAdaptiveModel(AdaptiveModel):
+    """GrBAL's model: an MLP whose parameters take one gradient step on the past loss."""
+
+    def __init__(
+        self,
+        obs_dim: int,
+        act_dim: int,
+        input_dims: list[int],
+        hidden_sizes: tuple[int, ...],
+        inner_lr: float,
+        learn_inner_lr: bool,
+        first_order: bool,
+        generator: torch.Generator,
+    ) -> None:
+        super().__init__(obs_dim, act_dim, input_dims)
+        sizes = [self.input_dim, *hidden_sizes, obs_dim]
+        self.weights = nn.ParameterList(
+            [nn.Parameter(_xavier(a, b, generator)) for a, b in zip(sizes, sizes[1:], strict=False)]
+        )
+        self.biases = nn.ParameterList([nn.Parameter(torch.zeros(b)) for b in sizes[1:]])
+        # One step size per parameter tensor, stored as a log so it stays positive.
+        log_lr = torch.full((2 * len(self.weights),), math.log(inner_lr))
+        self.log_inner_lr = nn.Parameter(log_lr, requires_grad=learn_inner_lr)
+        self.first_order = first_order
+
+    def params(self) -> list[torch.Tensor]:
+        return [*self.weights, *self.biases]
+
+    @staticmethod
+    def forward_with(params: list[torch.Tensor], x: torch.Tensor) -> torch.Tensor:
+        """MLP forward. Parameters may carry a leading batch dimension (one set per window);
+        then ``x`` is [B, n, in]."""
+        n_layers = len(params) // 2
+        weights, biases = params[:n_layers], params[n_layers:]
+        for i, (w, b) in enumerate(zip(weights, biases, strict=True)):
+            if w.dim() == 3:
+                x = torch.baddbmm(b.unsqueeze(1), x, w)
+            else:
+                x = x @ w + b
+            if i < n_layers - 1:
+                x = torch.relu(x)
+        return x
+
+    def _adapt(
+        self, params: list[torch.Tensor], x: torch.Tensor, y: torch.Tensor, create_graph: bool
+    ) -> list[torch.Tensor]:
+        loss = (self.forward_with(params, x) - y).square().mean(dim=(-2, -1)).sum()
+        grads = torch.autograd.grad(loss, params, create_graph=create_graph)
+        lrs = self.log_inner_lr.exp()
+        return [p - lr * g for p, lr, g in zip(params, lrs, grads, strict=True)]
+
+    def window_losses(self, past, future, create_graph):
+        x_past, y_past = self.model_input(past[0], past[1]), self.target(past[0], past[2])
+        x_fut, y_fut = self.model_input(future[0], future[1]), self.target(future[0], future[2])
+        batch = x_past.shape[0]
+        # theta expanded to one copy per window: one backward gives every window's gradient.
+        expanded = [p.unsqueeze(0).expand(batch, *p.shape) for p in self.params()]
+        pre = (self.forward_with(expanded, x_fut) - y_fut).square().mean()
+        if x_past.shape[1] == 0:
+            return pre, pre
+        # First order: the inner gradient is a constant, so d(post)/d(theta) skips its Hessian.
+        second_order = create_graph and not self.first_order
+        adapted = self._adapt(expanded, x_past, y_past, create_graph=second_order)
+        post = (self.forward_with(adapted, x_fut) - y_fut).square().mean()
+        return pre, post
+
+    def adapted_predictor(self, past):
+        params = [p.detach() for p in self.params()]
+        if past is not None and past[0].shape[0] > 0:
+            with torch.enable_grad():
+                leaves = [p.clone().requires_grad_(True) for p in params]
+                x = self.model_input(past[0], past[1])
+                y = self.target(past[0], past[2])
+                params = [p.detach() for p in self._adapt(leaves, x, y, create_graph=False)]
+
+        def predict(obs: torch.Tensor, act: torch.Tensor) -> torch.Tensor:
+            return self.next_obs(obs, self.forward_with(params, self.model_input(obs, act)))
+
+        return predict
+
+
+class RecurrentAdaptiveModel(AdaptiveModel):
+    """ReBAL's model: a GRU over the past transitions (normalized input and delta); its last
+    hidden state (zeros when there is no past) conditions an MLP predicting the delta."""
+
+    train_on_shorter_pasts = True
+    """At the start of an episode fewer than M transitions exist: train on such pasts too."""
+
+    def __init__(
+        self,
+        obs_dim: int,
+        act_dim: int,
+        input_dims: list[int],
+        hidden_sizes: tuple[int, ...],
+        recurrent_size: int,
+        generator: torch.Generator,
+    ) -> None:
+        super().__init__(obs_dim, act_dim, input_dims)
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(int(torch.randint(2**31, (1,), generator=generator)))
+            self.gru = nn.GRU(self.input_dim + obs_dim, recurrent_size, batch_first=True)
+            layers: list[nn.Module] = []
+            sizes = [self.input_dim + recurrent_size, *hidden_sizes]
+            for a, b in zip(sizes, sizes[1:], strict=False):
+                layers += [nn.Linear(a, b), nn.ReLU()]
+            layers.append(nn.Linear(sizes[-1], obs_dim))
+            self.head = nn.Sequential(*layers)
+        self.recurrent_size = recurrent_size
+
+    def _hidden(self, x_past: torch.Tensor, y_past: torch.Tensor) -> torch.Tensor:
+        """[B, recurrent_size] after reading the past transitions (zeros for none)."""
+        if x_past.shape[1] == 0:
+            return x_past.new_zeros(x_past.shape[0], self.recurrent_size)
+        _, h = self.gru(torch.cat([x_past, y_past], dim=-1))
+        return h[-1]
+
+    def _predict(self, x: torch.Tensor, hidden: torch.Tensor) -> torch.Tensor:
+        return self.head(torch.cat([x, hidden.expand(*x.shape[:-1], -1)], dim=-1))
+
+    def window_losses(self, past, future, create_graph):
+        x_past, y_past = self.model_input(past[0], past[1]), self.target(past[0], past[2])
+        x_fut, y_fut = self.model_input(future[0], future[1]), self.target(future[0], future[2])
+        batch = x_fut.shape[0]
+        zeros = x_fut.new_zeros(batch, 1, self.recurrent_size)
+        pre = (self._predict(x_fut, zeros) - y_fut).square().mean()
+        hidden = self._hidden(x_past, y_past).unsqueeze(1)
+        post = (self._predict(x_fut, hidden) - y_fut).square().mean()
+        return pre, post
+
+    def adapted_predictor(self, past):
+        with torch.no_grad():
+            if past is None or past[0].shape[0] == 0:
+                hidden = torch.zeros(1, self.recurrent_size)
+            else:
+                x = self.model_input(past[0], past[1]).unsqueeze(0)
+                hidden = self._hidden(x, self.target(past[0], past[2]).unsqueeze(0))
+
+        def predict(obs: torch.Tensor, act: torch.Tensor) -> torch.Tensor:
+            x = self.model_input(obs, act)
+            return self.next_obs(obs, self._predict(x, hidden.to(x).expand(x.shape[0], -1)))
+
+        return predict
