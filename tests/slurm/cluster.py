@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import pwd
+import re
 import shutil
 import socket
 import subprocess
@@ -210,13 +211,9 @@ class SlurmCluster:
     def scancel(self, job_id: str) -> None:
         subprocess.run(["scancel", job_id], env=self.env, check=True)
 
-    def allocated_job_ids(self) -> set[str]:
-        """Ids of every job the controller allocated (from its log: no accounting here)."""
+    def known_job_ids(self) -> set[str]:
+        """Ids of every job this cluster's controller handled (from its log: there is no
+        accounting database here). Scheduling lines vary (main scheduler, backfill), so any
+        ``JobId=<n>`` counts."""
         text = self.controller_log.read_text() if self.controller_log.exists() else ""
-        return {
-            word.split("=", 1)[1]
-            for line in text.splitlines()
-            if "Allocate" in line
-            for word in line.split()
-            if word.startswith("JobId=")
-        }
+        return set(re.findall(r"\bJobId=(\d+)", text))

@@ -111,10 +111,10 @@ def test_smoke_workflow_on_slurm_equals_a_local_run_and_survives_scancel(cluster
     # Every training job ran as a SLURM job of this cluster.
     metas = run_metas(on_slurm)
     assert len(metas) == 8 and metas.keys() == run_metas(local).keys()
-    allocated = cluster.allocated_job_ids()
+    known = cluster.known_job_ids()
     for name, run_meta in metas.items():
         assert run_meta["status"] == "done", name
-        assert run_meta.get("slurm_job_ids") and set(run_meta["slurm_job_ids"]) <= allocated, name
+        assert run_meta.get("slurm_job_ids") and set(run_meta["slurm_job_ids"]) <= known, name
         assert "slurm_job_ids" not in run_metas(local)[name]
 
     # Nothing of the cancelled job is left running.
