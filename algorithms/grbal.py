@@ -39,7 +39,7 @@ from algorithms.common.adaptive_model import (
     Normalizer,
     RecurrentAdaptiveModel,
 )
-from algorithms.common.model_based import collect_real
+from algorithms.common.model_based import collect_real, evaluation_generator
 from algorithms.mbmpc import random_shooting
 from benchmark.config import param
 from benchmark.rundir import DivergenceError
@@ -280,10 +280,6 @@ class AdaptiveMPC(Algorithm):
 
     # -- the loop ---------------------------------------------------------------------------
 
-    def evaluation_generator(self) -> torch.Generator:
-        """A generator for this evaluation point only (see ModelBasedAlgorithm)."""
-        return torch.Generator().manual_seed(self.seed * 7919 + self.env_steps)
-
     def train(self, total_steps: int) -> None:
         cfg = self.config
         eval_every = self.logger.eval_every
@@ -304,7 +300,8 @@ class AdaptiveMPC(Algorithm):
             crossed = self.env_steps // eval_every > last_eval // eval_every
             if crossed or self.env_steps >= total_steps:
                 start = time.perf_counter()
-                controller = AdaptiveController(self, self.evaluation_generator())
+                generator = evaluation_generator(self.seed, self.env_steps)
+                controller = AdaptiveController(self, generator)
                 mean, std = self.logger.evaluate(controller)
                 stats["time_eval_s"] = time.perf_counter() - start
                 if isinstance(self.model, GradientAdaptiveModel):

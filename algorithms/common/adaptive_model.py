@@ -166,6 +166,13 @@ class AdaptiveModel(nn.Module):
         n = self.normalizer
         return obs + n.delta_mean.to(obs) + n.delta_std.to(obs) * normalized_delta
 
+    def normalized(
+        self, transitions: tuple[torch.Tensor, ...]
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Model inputs and targets of (obs, act, next_obs)."""
+        obs, act, next_obs = transitions
+        return self.model_input(obs, act), self.target(obs, next_obs)
+
     def window_losses(
         self, past: tuple[torch.Tensor, ...], future: tuple[torch.Tensor, ...], create_graph: bool
     ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -236,8 +243,8 @@ class GradientAdaptiveModel(AdaptiveModel):
         return [p - lr * g for p, lr, g in zip(params, lrs, grads, strict=True)]
 
     def window_losses(self, past, future, create_graph):
-        x_past, y_past = self.model_input(past[0], past[1]), self.target(past[0], past[2])
-        x_fut, y_fut = self.model_input(future[0], future[1]), self.target(future[0], future[2])
+        x_past, y_past = self.normalized(past)
+        x_fut, y_fut = self.normalized(future)
         batch = x_past.shape[0]
         # theta expanded to one copy per window: one backward gives every window's gradient.
         expanded = [p.unsqueeze(0).expand(batch, *p.shape) for p in self.params()]
@@ -255,8 +262,7 @@ class GradientAdaptiveModel(AdaptiveModel):
         if past is not None and past[0].shape[0] > 0:
             with torch.enable_grad():
                 leaves = [p.clone().requires_grad_(True) for p in params]
-                x = self.model_input(past[0], past[1])
-                y = self.target(past[0], past[2])
+                x, y = self.normalized(past)
                 params = [p.detach() for p in self._adapt(leaves, x, y, create_graph=False)]
 
         def predict(obs: torch.Tensor, act: torch.Tensor) -> torch.Tensor:
@@ -304,8 +310,8 @@ class RecurrentAdaptiveModel(AdaptiveModel):
         return self.head(torch.cat([x, hidden.expand(*x.shape[:-1], -1)], dim=-1))
 
     def window_losses(self, past, future, create_graph):
-        x_past, y_past = self.model_input(past[0], past[1]), self.target(past[0], past[2])
-        x_fut, y_fut = self.model_input(future[0], future[1]), self.target(future[0], future[2])
+        x_past, y_past = self.normalized(past)
+        x_fut, y_fut = self.normalized(future)
         batch = x_fut.shape[0]
         zeros = x_fut.new_zeros(batch, 1, self.recurrent_size)
         pre = (self._predict(x_fut, zeros) - y_fut).square().mean()
@@ -318,8 +324,8 @@ class RecurrentAdaptiveModel(AdaptiveModel):
             if past is None or past[0].shape[0] == 0:
                 hidden = torch.zeros(1, self.recurrent_size)
             else:
-                x = self.model_input(past[0], past[1]).unsqueeze(0)
-                hidden = self._hidden(x, self.target(past[0], past[2]).unsqueeze(0))
+                x, y = self.normalized(past)
+                hidden = self._hidden(x.unsqueeze(0), y.unsqueeze(0))
 
         def predict(obs: torch.Tensor, act: torch.Tensor) -> torch.Tensor:
             x = self.model_input(obs, act)

@@ -100,6 +100,12 @@ def collect_real(
     return arrays, returns, np.array(ends)
 
 
+def evaluation_generator(seed: int, env_steps: int) -> torch.Generator:
+    """A generator for one evaluation point only: evaluating does not disturb the training
+    stream, and a resumed run evaluates with the same randomness."""
+    return torch.Generator().manual_seed(seed * 7919 + env_steps)
+
+
 class ModelBasedAlgorithm(Algorithm):
     """Base of the algorithms that learn a dynamics ensemble from a buffer of real data.
 
@@ -125,9 +131,7 @@ class ModelBasedAlgorithm(Algorithm):
         self.iteration = 0
 
     def evaluation_generator(self) -> torch.Generator:
-        """A generator for this evaluation point only: evaluating does not disturb the training
-        stream, and a resumed run evaluates with the same randomness."""
-        return torch.Generator().manual_seed(self.seed * 7919 + self.env_steps)
+        return evaluation_generator(self.seed, self.env_steps)
 
     def collect(self, n_steps: int, act: Callable[[np.ndarray], np.ndarray] | None) -> list[float]:
         """Real steps with ``act`` (None: uniform random actions) into the buffer; returns the

@@ -179,9 +179,10 @@ class _ActuatorCripple:
         super().do_simulation(np.asarray(ctrl) * self.actuator_mask(), n_frames)
         self.episode_step += 1
 
-    def _draw_cripple(self) -> None:
+    def reset_model(self):
         self.crippled_group = np.array([self.np_random.choice(self.crippled_choices)])
         self.episode_step = np.zeros(1, dtype=np.int64)
+        return super().reset_model()
 
 
 class HalfCheetahCrippleEnv(_ActuatorCripple, HalfCheetahEnv):
@@ -199,10 +200,6 @@ class HalfCheetahCrippleEnv(_ActuatorCripple, HalfCheetahEnv):
         super().__init__(**kwargs)
         self._init_cripple(crippled_choices, cripple_step)
 
-    def reset_model(self):
-        self._draw_cripple()
-        return super().reset_model()
-
 
 class AntCrippleEnv(_ActuatorCripple, QposAntEnv):
     """The suite's Ant with one leg (its hip and ankle motors) disabled, drawn per episode
@@ -218,10 +215,6 @@ class AntCrippleEnv(_ActuatorCripple, QposAntEnv):
     ) -> None:
         super().__init__(**kwargs)
         self._init_cripple(crippled_choices, cripple_step)
-
-    def reset_model(self):
-        self._draw_cripple()
-        return super().reset_model()
 
 
 class HalfCheetahRandomDynamicsEnv(HalfCheetahEnv):
