@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import math
 import time
+from abc import abstractmethod
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -31,7 +32,7 @@ import numpy as np
 import torch
 
 from algorithms import register
-from algorithms.base import Algorithm, AlgorithmConfig
+from algorithms.base import AlgorithmConfig
 from algorithms.common.adaptive_model import (
     AdaptiveModel,
     EpisodeBuffer,
@@ -39,7 +40,7 @@ from algorithms.common.adaptive_model import (
     Normalizer,
     RecurrentAdaptiveModel,
 )
-from algorithms.common.model_based import collect_real, evaluation_generator
+from algorithms.common.model_based import RealDataAlgorithm
 from algorithms.mbmpc import random_shooting
 from benchmark.config import param
 from benchmark.rundir import DivergenceError
@@ -145,7 +146,7 @@ class AdaptiveController:
         return action
 
 
-class AdaptiveMPC(Algorithm):
+class AdaptiveMPC(RealDataAlgorithm):
     """The GrBAL/ReBAL loop; subclasses choose the adaptive model."""
 
     config: AdaptiveMPCConfig
@@ -163,8 +164,6 @@ class AdaptiveMPC(Algorithm):
 
     def __init__(self, task, config, seed, logger, device="cpu") -> None:
         super().__init__(task, config, seed, logger, device)
-        self.generator = torch.Generator().manual_seed(seed)
-        self.rng = np.random.default_rng(seed)
         self.model = self.build_model(torch.Generator().manual_seed(seed + 1)).to(self.device)
         trainable = [p for p in self.model.parameters() if p.requires_grad]
         self.optimizer = torch.optim.Adam(trainable, lr=config.model_lr)
@@ -173,25 +172,18 @@ class AdaptiveMPC(Algorithm):
         self.action_high = torch.as_tensor(
             task.action_high, dtype=torch.float32, device=self.device
         )
-        self.iteration = 0
 
+    @abstractmethod
     def build_model(self, generator: torch.Generator) -> AdaptiveModel:
-        raise NotImplementedError
+        """The adaptive dynamics model, initialized from ``generator``."""
 
     # -- data -------------------------------------------------------------------------------
 
     def collect(self, n_steps: int, act: Any) -> list[float]:
-        """Real steps with ``act`` (None: uniform random actions) into the buffer."""
-        if act is None:
-            low, high = self.task.action_low, self.task.action_high
-            act = lambda _: self.rng.uniform(low, high)  # noqa: E731
-        env = self.task.make_env()
-        (obs, actions, next_obs), returns, ends = collect_real(
-            env, act, n_steps, int(self.rng.integers(2**31))
-        )
-        env.close()
+        """Real steps with ``act`` (None: uniform random actions) into the buffer, episode
+        boundaries included; returns the returns of the episodes that finished."""
+        (obs, actions, next_obs), returns, ends = self.real_steps(n_steps, act)
         self.buffer.add(obs, actions, next_obs, ends, self.rng, self.config.model_valid_fraction)
-        self.env_steps += n_steps
         return returns
 
     def _split(self, starts: torch.Tensor, past_len: int) -> tuple[tuple, tuple]:
@@ -245,8 +237,6 @@ class AdaptiveMPC(Algorithm):
             losses = []
             for step in range(steps_per_epoch):
                 index = order[step * cfg.meta_batch_size : (step + 1) * cfg.meta_batch_size]
-                if len(index) == 0:
-                    index = order[: cfg.meta_batch_size]
                 past_len = cfg.past_steps
                 if model.train_on_shorter_pasts:
                     past_len = int(
@@ -300,8 +290,7 @@ class AdaptiveMPC(Algorithm):
             crossed = self.env_steps // eval_every > last_eval // eval_every
             if crossed or self.env_steps >= total_steps:
                 start = time.perf_counter()
-                generator = evaluation_generator(self.seed, self.env_steps)
-                controller = AdaptiveController(self, generator)
+                controller = AdaptiveController(self, self.evaluation_generator())
                 mean, std = self.logger.evaluate(controller)
                 stats["time_eval_s"] = time.perf_counter() - start
                 if isinstance(self.model, GradientAdaptiveModel):
@@ -313,25 +302,17 @@ class AdaptiveMPC(Algorithm):
 
     def state_dict(self) -> dict[str, Any]:
         return {
-            "env_steps": self.env_steps,
-            "iteration": self.iteration,
+            **super().state_dict(),
             "model": self.model.state_dict(),
             "normalizer": self.model.normalizer.state(),
             "optimizer": self.optimizer.state_dict(),
-            "buffer": self.buffer.state(),
-            "generator": self.generator.get_state(),
-            "rng": self.rng.bit_generator.state,
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.env_steps = int(state["env_steps"])
-        self.iteration = int(state["iteration"])
+        super().load_state_dict(state)
         self.model.load_state_dict(state["model"])
         self.model.normalizer = Normalizer.from_state(state["normalizer"])
         self.optimizer.load_state_dict(state["optimizer"])
-        self.buffer.load_state(state["buffer"])
-        self.generator.set_state(state["generator"])
-        self.rng.bit_generator.state = state["rng"]
 
 
 @register("grbal")

@@ -16,7 +16,6 @@ ACKTR, a baseline of the paper, has no implementation in SB3 or sb3-contrib; it 
 from __future__ import annotations
 
 import copy
-import random
 from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
 
@@ -34,9 +33,11 @@ from algorithms.base import Algorithm, AlgorithmConfig
 from benchmark.tasks.state import (
     env_state,
     global_numpy_rng_state,
+    python_rng_state,
     rng_state,
     set_env_state,
     set_global_numpy_rng_state,
+    set_python_rng_state,
     set_rng_state,
 )
 
@@ -227,7 +228,7 @@ class SB3Algorithm(Algorithm):
             "last_obs": torch.from_numpy(np.array(model._last_obs, copy=True)),
             "env": env_state(model.get_env().envs[0]),
             "numpy_rng": global_numpy_rng_state(),
-            "python_rng": _python_rng_state(),
+            "python_rng": python_rng_state(),
             "action_space_rng": rng_state(model.action_space.np_random),
         }
         if getattr(model, "_last_episode_starts", None) is not None:
@@ -265,7 +266,7 @@ class SB3Algorithm(Algorithm):
         if "last_episode_starts" in state:
             model._last_episode_starts = state["last_episode_starts"].numpy().copy()
         set_global_numpy_rng_state(state["numpy_rng"])
-        random.setstate(_from_python_rng_state(state["python_rng"]))
+        set_python_rng_state(state["python_rng"])
         set_rng_state(model.action_space.np_random, state["action_space_rng"])
         if "replay_buffer" in state:
             saved, buffer = state["replay_buffer"], model.replay_buffer
@@ -280,15 +281,6 @@ def _attribute(obj: Any, dotted: str) -> Any:
     for part in dotted.split("."):
         obj = getattr(obj, part)
     return obj
-
-
-def _python_rng_state() -> dict[str, Any]:
-    version, internal, gauss = random.getstate()
-    return {"version": version, "internal": list(internal), "gauss": gauss}
-
-
-def _from_python_rng_state(state: dict[str, Any]) -> tuple:
-    return (state["version"], tuple(state["internal"]), state["gauss"])
 
 
 def _register(name: str, sb3_class: type[BaseAlgorithm] | None, doc: str) -> None:

@@ -20,6 +20,7 @@ the official code. ``adapted_predictor`` returns the adapted model as a batched 
 from __future__ import annotations
 
 import math
+from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -131,7 +132,7 @@ class EpisodeBuffer:
         self.episodes_added = int(state["episodes_added"])
 
 
-class AdaptiveModel(nn.Module):
+class AdaptiveModel(nn.Module, ABC):
     """What GrBAL and ReBAL share: normalization and the (past, future) window losses."""
 
     train_on_shorter_pasts = False
@@ -173,17 +174,17 @@ class AdaptiveModel(nn.Module):
         obs, act, next_obs = transitions
         return self.model_input(obs, act), self.target(obs, next_obs)
 
+    @abstractmethod
     def window_losses(
         self, past: tuple[torch.Tensor, ...], future: tuple[torch.Tensor, ...], create_graph: bool
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Mean squared error (normalized deltas) on the future transitions before and after
         adapting on the past ones; windows are batched along dimension 0."""
-        raise NotImplementedError
 
+    @abstractmethod
     def adapted_predictor(self, past: tuple[torch.Tensor, ...] | None) -> Predictor:
         """The model adapted on ``past`` = (obs, act, next_obs) of shape [L, dim] (None or
         L = 0: not adapted), as ``(obs [N, d], act [N, a]) -> next_obs [N, d]``."""
-        raise NotImplementedError
 
 
 def _xavier(n_in: int, n_out: int, generator: torch.Generator) -> torch.Tensor:

@@ -70,7 +70,7 @@ def fit_ensemble(ensemble: DynamicsEnsemble, buffer: TransitionBuffer) -> dict[s
 
 def collect_real(
     env, act: Callable[[np.ndarray], np.ndarray], n_steps: int, reset_seed: int
-) -> tuple[tuple[np.ndarray, np.ndarray, np.ndarray], list[float]]:
+) -> tuple[tuple[np.ndarray, np.ndarray, np.ndarray], list[float], np.ndarray]:
     """``n_steps`` real steps with ``act(obs)``, resetting at episode ends (and calling
     ``act.reset()`` there, if it has one).
 
@@ -100,25 +100,66 @@ def collect_real(
     return arrays, returns, np.array(ends)
 
 
-def evaluation_generator(seed: int, env_steps: int) -> torch.Generator:
-    """A generator for one evaluation point only: evaluating does not disturb the training
-    stream, and a resumed run evaluates with the same randomness."""
-    return torch.Generator().manual_seed(seed * 7919 + env_steps)
+class RealDataAlgorithm(Algorithm):
+    """Base of the algorithms that alternate real-data collection and model fitting (MB-MPO,
+    ME-TRPO, MB-MPC, GrBAL, ReBAL).
 
-
-class ModelBasedAlgorithm(Algorithm):
-    """Base of the algorithms that learn a dynamics ensemble from a buffer of real data.
-
-    Holds the ensemble, the buffer, the random streams (a torch generator, a numpy one) and
-    the iteration count, and checkpoints them; subclasses add their own state.
+    Holds the random streams (a torch generator, a numpy one), the iteration count and the
+    buffer of real transitions (``self.buffer``, set by the subclass), and checkpoints them;
+    subclasses add their own state.
     """
 
-    config: ModelBasedConfig
+    buffer: Any
 
     def __init__(self, task, config, seed, logger, device="cpu") -> None:
         super().__init__(task, config, seed, logger, device)
         self.generator = torch.Generator().manual_seed(seed)
         self.rng = np.random.default_rng(seed)
+        self.iteration = 0
+
+    def evaluation_generator(self) -> torch.Generator:
+        """A generator for this evaluation point only: evaluating does not disturb the training
+        stream, and a resumed run evaluates with the same randomness."""
+        return torch.Generator().manual_seed(self.seed * 7919 + self.env_steps)
+
+    def real_steps(
+        self, n_steps: int, act: Callable[[np.ndarray], np.ndarray] | None
+    ) -> tuple[tuple[np.ndarray, np.ndarray, np.ndarray], list[float], np.ndarray]:
+        """``n_steps`` real steps with ``act`` (None: uniform random actions) on a fresh env,
+        counted in ``env_steps``; what :func:`collect_real` returns."""
+        if act is None:
+            low, high = self.task.action_low, self.task.action_high
+            act = lambda _: self.rng.uniform(low, high)  # noqa: E731
+        env = self.task.make_env()
+        collected = collect_real(env, act, n_steps, int(self.rng.integers(2**31)))
+        env.close()
+        self.env_steps += n_steps
+        return collected
+
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "env_steps": self.env_steps,
+            "iteration": self.iteration,
+            "buffer": self.buffer.state(),
+            "generator": self.generator.get_state(),
+            "rng": self.rng.bit_generator.state,
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.env_steps = int(state["env_steps"])
+        self.iteration = int(state["iteration"])
+        self.buffer.load_state(state["buffer"])
+        self.generator.set_state(state["generator"])
+        self.rng.bit_generator.state = state["rng"]
+
+
+class ModelBasedAlgorithm(RealDataAlgorithm):
+    """Base of the algorithms that learn a dynamics ensemble from a buffer of real data."""
+
+    config: ModelBasedConfig
+
+    def __init__(self, task, config, seed, logger, device="cpu") -> None:
+        super().__init__(task, config, seed, logger, device)
         self.ensemble = DynamicsEnsemble(
             task.obs_dim,
             task.act_dim,
@@ -128,40 +169,17 @@ class ModelBasedAlgorithm(Algorithm):
             device=self.device,
         )
         self.buffer = TransitionBuffer(task.obs_dim, task.act_dim, config.buffer_size)
-        self.iteration = 0
-
-    def evaluation_generator(self) -> torch.Generator:
-        return evaluation_generator(self.seed, self.env_steps)
 
     def collect(self, n_steps: int, act: Callable[[np.ndarray], np.ndarray] | None) -> list[float]:
         """Real steps with ``act`` (None: uniform random actions) into the buffer; returns the
         returns of the episodes that finished."""
-        if act is None:
-            low, high = self.task.action_low, self.task.action_high
-            act = lambda _: self.rng.uniform(low, high)  # noqa: E731
-        env = self.task.make_env()
-        (obs, actions, next_obs), returns, _ = collect_real(
-            env, act, n_steps, int(self.rng.integers(2**31))
-        )
-        env.close()
+        (obs, actions, next_obs), returns, _ = self.real_steps(n_steps, act)
         self.buffer.add(obs, actions, next_obs)
-        self.env_steps += n_steps
         return returns
 
     def state_dict(self) -> dict[str, Any]:
-        return {
-            "env_steps": self.env_steps,
-            "iteration": self.iteration,
-            "ensemble": self.ensemble.state(),
-            "buffer": self.buffer.state(),
-            "generator": self.generator.get_state(),
-            "rng": self.rng.bit_generator.state,
-        }
+        return {**super().state_dict(), "ensemble": self.ensemble.state()}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.env_steps = int(state["env_steps"])
-        self.iteration = int(state["iteration"])
+        super().load_state_dict(state)
         self.ensemble.load_state(state["ensemble"])
-        self.buffer.load_state(state["buffer"])
-        self.generator.set_state(state["generator"])
-        self.rng.bit_generator.state = state["rng"]

@@ -8,11 +8,13 @@ the kinematics of the last step that the env reads before stepping again (Pusher
 reads body positions computed by the previous ``mj_step``). The state is made of tensors,
 numbers and dicts only, so it goes into a ``weights_only`` checkpoint.
 
-Numpy's random generators are saved the same way (:func:`rng_state`).
+Numpy's and Python's random generators are saved the same way (:func:`rng_state`,
+:func:`global_numpy_rng_state`, :func:`python_rng_state`).
 """
 
 from __future__ import annotations
 
+import random
 from typing import Any
 
 import gymnasium as gym
@@ -62,6 +64,16 @@ def set_global_numpy_rng_state(state: dict[str, Any]) -> None:
             state["cached_gaussian"],
         )
     )
+
+
+def python_rng_state() -> dict[str, Any]:
+    """State of Python's ``random`` module (plain ints)."""
+    version, internal, gauss = random.getstate()
+    return {"version": version, "internal": list(internal), "gauss": gauss}
+
+
+def set_python_rng_state(state: dict[str, Any]) -> None:
+    random.setstate((state["version"], tuple(state["internal"]), state["gauss"]))
 
 
 def _mujoco_data_state(data: Any) -> dict[str, torch.Tensor]:
