@@ -193,7 +193,7 @@ class MBMPO(ModelBasedAlgorithm):
         starts = self.start_states[idx.to(self.device)]
         return imagine(
             frozen,
-            lambda o: self.policy.sample(o, params, self.generator),
+            lambda o, noise: self.policy.sample(o, params, noise=noise),
             starts,
             self.horizon,
             self.task.reward_fn,

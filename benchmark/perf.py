@@ -6,6 +6,7 @@ large square matrices: the rate a model evaluation cannot beat on this CPU.
 
 from __future__ import annotations
 
+import statistics
 import time
 from collections.abc import Callable
 
@@ -33,11 +34,11 @@ def best_time(fn: Callable[[], object], repeats: int = 3, min_time: float = 0.5)
     return best
 
 
-def matmul_peak_gflops(n: int = 2048) -> float:
+def matmul_peak_gflops(n: int = 2048, min_time: float = 0.5) -> float:
     """fp32 GFLOP/s of an n x n matmul on this machine (torch's own threads)."""
     a, b = torch.randn(n, n), torch.randn(n, n)
     out = torch.empty(n, n)
-    seconds = best_time(lambda: torch.mm(a, b, out=out))
+    seconds = best_time(lambda: torch.mm(a, b, out=out), min_time=min_time)
     return 2 * n**3 / seconds / 1e9
 
 
@@ -51,6 +52,7 @@ def perf_ensemble(
     n_tasks: int = 20,
     n_traj: int = 50,
     horizon: int = 50,
+    rounds: int = 5,
     print_fn: Callable[[str], None] = print,
 ) -> dict[str, float]:
     """Training and rollout throughput of the faithful ensemble (5 x (512, 512))."""
@@ -86,6 +88,10 @@ def perf_ensemble(
     )
 
     # Imagined rollouts: n_tasks policies x n_traj trajectories, one model per task group.
+    # Two layouts: one shard of trajectories per thread (the suite's default on the CPU), or
+    # a single shard whose every op is split over the threads. This machine's speed drifts by
+    # tens of percent from minute to minute, so the rollouts are timed in rounds, each between
+    # two matmul timings, and the ratio is the median of the rounds' ratios.
     policy = GaussianMLPPolicy(task.obs_dim, task.act_dim, input_dims=task.model_input_dims)
     params = {
         k: v.detach().expand(n_tasks, *v.shape).clone() for k, v in policy.base_params().items()
@@ -93,23 +99,50 @@ def perf_ensemble(
     frozen = ensemble.frozen()
     start = torch.randn(n_tasks, n_traj, task.obs_dim)
     generator = torch.Generator().manual_seed(0)
+    layouts = {"sharded": torch.get_num_threads(), "one shard": 1}
 
-    def rollout() -> None:
+    def rollout(num_shards: int) -> None:
         imagine(
             frozen,
-            lambda o: policy.sample(o, params, generator),
+            lambda o, noise: policy.sample(o, params, noise=noise),
             start,
             horizon,
             task.reward_fn,
             task.termination_fn,
+            generator=generator,
+            num_shards=num_shards,
         )
 
-    seconds = best_time(rollout, repeats=3, min_time=1.0)
-    steps = n_tasks * n_traj * horizon / seconds
-    rollout_gflops = steps * flops_fwd / 1e9
+    model_flops = n_tasks * n_traj * horizon * flops_fwd
+    ratios: dict[str, list[float]] = {name: [] for name in layouts}
+    layout_rates: dict[str, list[float]] = {name: [] for name in layouts}
+    round_peaks: list[float] = []
+    for _ in range(rounds):
+        before = matmul_peak_gflops(min_time=0.3)
+        seconds = {
+            name: best_time(lambda s=shards: rollout(s), repeats=1, min_time=0.5)
+            for name, shards in layouts.items()
+        }
+        round_peak = (before + matmul_peak_gflops(min_time=0.3)) / 2
+        round_peaks.append(round_peak)
+        for name, sec in seconds.items():
+            layout_rates[name].append(model_flops / sec / 1e9)
+            ratios[name].append(model_flops / sec / 1e9 / round_peak)
+    rollout_gflops = statistics.median(layout_rates["sharded"])
+    steps = rollout_gflops * 1e9 / flops_fwd
     print_fn(
         f"imagined rollouts: {steps:,.0f} model steps/s, {rollout_gflops:.1f} GFLOP/s in the "
-        f"models, {n_tasks} tasks x {n_traj} trajectories, horizon {horizon}"
+        f"models, {n_tasks} tasks x {n_traj} trajectories, horizon {horizon}, "
+        f"{layouts['sharded']} shards (one per thread); median of {rounds} rounds"
+    )
+    print_fn(
+        f"rollout layouts, ratio to the matmul rate of their round (median; the rounds' "
+        f"matmul rates {min(round_peaks):.0f}-{max(round_peaks):.0f} GFLOP/s): "
+        + ", ".join(
+            f"{name} {statistics.median(r):.2f} "
+            f"({statistics.median(layout_rates[name]):.1f} GFLOP/s)"
+            for name, r in ratios.items()
+        )
     )
 
     # The two layouts of one prediction step: a Python loop over models, or batched matmuls.
@@ -117,18 +150,18 @@ def perf_ensemble(
     rows = n_tasks * n_traj
     obs_k = torch.randn(k, rows // k, task.obs_dim)
     act_k = torch.randn(k, rows // k, task.act_dim)
-    rates = {}
+    step_rates = {}
     for impl in ("loop", "bmm"):
         view = ensemble.frozen(impl)
-        rates[impl] = (
+        step_rates[impl] = (
             rows * flops_fwd / best_time(lambda v=view: v.predict_grouped(obs_k, act_k)) / 1e9
         )
     print_fn(
         f"one prediction step ({rows} rows, {rows // k} per model): loop over models "
-        f"{rates['loop']:.1f} GFLOP/s, batched bmm {rates['bmm']:.1f} GFLOP/s "
+        f"{step_rates['loop']:.1f} GFLOP/s, batched bmm {step_rates['bmm']:.1f} GFLOP/s "
         f"(the suite uses {frozen.grouped_impl})"
     )
-    ratio = rollout_gflops / peak
+    ratio = statistics.median(ratios["sharded"])
     print_fn(f"rollout_ratio_to_matmul_peak={ratio:.2f}")
     return {
         "matmul_peak_gflops": peak,
@@ -136,8 +169,10 @@ def perf_ensemble(
         "train_gflops": train_gflops,
         "rollout_steps_per_s": steps,
         "rollout_gflops": rollout_gflops,
-        "loop_gflops": rates["loop"],
-        "bmm_gflops": rates["bmm"],
+        "rollout_one_shard_gflops": statistics.median(layout_rates["one shard"]),
+        "round_matmul_gflops": statistics.median(round_peaks),
+        "loop_gflops": step_rates["loop"],
+        "bmm_gflops": step_rates["bmm"],
         "rollout_ratio_to_matmul_peak": ratio,
     }
 

@@ -150,8 +150,7 @@ def constant_delta_ensemble(obs_dim: int, act_dim: int, deltas: torch.Tensor) ->
     """A frozen ensemble whose model k predicts next = obs + deltas[k]."""
     k = deltas.shape[0]
     return FrozenEnsemble(
-        torch.zeros(k, obs_dim, 4),
-        torch.zeros(k, act_dim, 4),
+        torch.zeros(k, obs_dim + act_dim, 4),
         torch.zeros(k, 1, 4),
         [(torch.zeros(k, 4, obs_dim), deltas.view(k, 1, obs_dim))],
         torch.ones(obs_dim),
@@ -167,7 +166,7 @@ def test_rollouts_mask_everything_after_termination():
     start = torch.zeros(4, 3, task.obs_dim)
     start[..., 1] = torch.tensor([1.25, 1.05, 0.95]).view(1, 3)  # fall after 6, 4, 3 steps
 
-    def policy(obs):
+    def policy(obs, noise):
         return torch.zeros(*obs.shape[:2], task.act_dim), torch.zeros(obs.shape[:2])
 
     traj = imagine(frozen, policy, start, 10, task.reward_fn, task.termination_fn)
@@ -186,7 +185,7 @@ def test_rollouts_use_one_model_per_task_group():
     obs_dim, act_dim = 2, 1
     frozen = constant_delta_ensemble(obs_dim, act_dim, torch.tensor([[1.0, 1.0], [2.0, 2.0]]))
 
-    def policy(obs):
+    def policy(obs, noise):
         return torch.zeros(*obs.shape[:2], act_dim), torch.zeros(obs.shape[:2])
 
     traj = imagine(
@@ -219,3 +218,66 @@ def test_transition_buffer_is_fifo():
         buffer.add(torch.full((2, 2), float(i)), torch.zeros(2, 1), torch.zeros(2, 2))
     assert len(buffer) == 5
     assert buffer.obs[:, 0].tolist() == [1.0, 2.0, 2.0, 3.0, 3.0]
+
+
+@pytest.fixture(scope="module")
+def hopper_rollout_parts():
+    """A fitted Hopper ensemble and a task-batched policy: rollouts that terminate unevenly."""
+    from algorithms.common.policy import GaussianMLPPolicy
+
+    task = make_task("hopper")
+    obs, act, next_obs = random_transitions(task, 3000)
+    ensemble = make_ensemble(task, num_models=2, hidden_sizes=(64, 64), max_epochs=3)
+    ensemble.fit(obs, act, next_obs)
+    policy = GaussianMLPPolicy(task.obs_dim, task.act_dim, input_dims=task.model_input_dims)
+    params = {k: v.detach().expand(4, *v.shape).clone() for k, v in policy.base_params().items()}
+    starts = obs[torch.randperm(len(obs), generator=torch.Generator().manual_seed(0))[: 4 * 12]]
+    return task, ensemble, policy, params, starts.view(4, 12, -1)
+
+
+@pytest.mark.parametrize("assignment", ["task", "random_step"])
+@pytest.mark.parametrize("model_noise", [False, True])
+def test_sharded_rollouts_equal_one_shard_and_repeat_exactly(
+    hopper_rollout_parts, assignment, model_noise
+):
+    task, ensemble, policy, params, starts = hopper_rollout_parts
+    ensemble.sample_bias(0.5, 0.3 if model_noise else 0.0)
+    threads = torch.get_num_threads()
+
+    def roll(num_shards):
+        ensemble.generator.manual_seed(7)  # the noisy ablation's draws
+        return imagine(
+            ensemble.frozen(),
+            lambda o, noise: policy.sample(o, params, noise=noise),
+            starts,
+            40,
+            task.reward_fn,
+            task.termination_fn,
+            model_assignment=assignment,
+            generator=torch.Generator().manual_seed(0),
+            num_shards=num_shards,
+        )
+
+    try:
+        one, three, again = roll(1), roll(3), roll(3)
+    finally:
+        ensemble.sample_bias(0.0, 0.0)
+    assert torch.get_num_threads() == threads  # the shards' single-threading is undone
+    alive_steps = one.mask.sum(-1)
+    assert alive_steps.min() < 40 and alive_steps.max() > alive_steps.min()  # uneven ends
+    # Shards only change how many rows a matmul sees: the same trajectories, up to rounding.
+    assert torch.equal(one.mask, three.mask)
+    for field in ("obs", "actions", "rewards", "log_probs"):
+        torch.testing.assert_close(getattr(three, field), getattr(one, field), rtol=1e-4, atol=1e-4)
+        assert torch.equal(getattr(three, field), getattr(again, field)), field
+
+
+def test_predictions_do_not_share_memory_with_the_reused_buffers(cheetah):
+    task, (obs, act, next_obs) = cheetah
+    ensemble = make_ensemble(task, num_models=2, hidden_sizes=(32, 32), max_epochs=1)
+    ensemble.fit(obs[:1000], act[:1000], next_obs[:1000])
+    frozen = ensemble.frozen()
+    first = frozen.predict_grouped(obs[:100].view(2, 50, -1), act[:100].view(2, 50, -1))
+    kept = first.clone()
+    frozen.predict_grouped(obs[100:200].view(2, 50, -1), act[100:200].view(2, 50, -1))
+    assert torch.equal(first, kept)

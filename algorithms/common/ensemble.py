@@ -14,6 +14,7 @@ prediction is three matrix products per model and nothing else.
 from __future__ import annotations
 
 import math
+import threading
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -88,74 +89,129 @@ class FrozenEnsemble:
     """Fast inference view of the ensemble, valid until the next fit.
 
     Normalization is folded into the weights: for model k, with layers stacked on dim 0,
-    ``h = relu(obs @ w_obs[k] + act @ w_act[k] + b_in[k])``, then the hidden layers, and the
-    last layer outputs the denormalized delta. ``w_obs`` has zero rows for the observation
-    dimensions the models do not see.
+    ``h = relu([obs, act] @ w_in[k] + b_in[k])``, then the hidden layers, and the last layer
+    outputs the denormalized delta. ``w_in`` has zero rows for the observation dimensions the
+    models do not see, so the input is the plain concatenation of observation and action.
     """
 
     def __init__(
         self,
-        w_obs: torch.Tensor,  # [K, obs_dim, h1]
-        w_act: torch.Tensor,  # [K, act_dim, h1]
+        w_in: torch.Tensor,  # [K, obs_dim + act_dim, h1]
         b_in: torch.Tensor,  # [K, 1, h1]
         layers: list[tuple[torch.Tensor, torch.Tensor]],  # ([K, h_i, h_i+1], [K, 1, h_i+1])
         delta_std: torch.Tensor,  # [obs_dim], scale of the bias/noise ablation
         clip: float,
         grouped_impl: Literal["loop", "bmm"] = "bmm",
     ) -> None:
-        self.w_obs, self.w_act, self.b_in, self.layers = w_obs, w_act, b_in, layers
+        self.w_in, self.b_in, self.layers = w_in, b_in, layers
         self.delta_std = delta_std
         self.clip = clip
         self.grouped_impl = grouped_impl
         self.bias: torch.Tensor | None = None  # [K], in normalized units
         self.noise_std = 0.0
         self.generator: torch.Generator | None = None
+        self._thread_buffers = threading.local()
 
     @property
     def num_models(self) -> int:
-        return self.w_obs.shape[0]
+        return self.w_in.shape[0]
 
-    def _perturb(self, delta: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
-        """Fig. 3 ablation: add N(b_k, noise_std^2), in normalized units, to the delta."""
-        noise = torch.randn(delta.shape, generator=self.generator).to(delta)  # CPU generator
-        return delta.add_((bias + self.noise_std * noise) * self.delta_std)
+    @property
+    def obs_dim(self) -> int:
+        return self.delta_std.shape[0]
 
-    def _predict_one(self, k: int, obs: torch.Tensor, act: torch.Tensor) -> torch.Tensor:
-        h = torch.addmm(self.b_in[k, 0], obs, self.w_obs[k]).addmm_(act, self.w_act[k]).relu_()
+    @property
+    def act_dim(self) -> int:
+        return self.w_in.shape[1] - self.obs_dim
+
+    @property
+    def perturbation_noise(self) -> bool:
+        """Whether predictions get random noise added (the Fig. 3 ablation with sigma > 0)."""
+        return self.bias is not None and self.noise_std > 0
+
+    def _hidden_buffers(self, rows: int, device: torch.device) -> list[torch.Tensor]:
+        """Reused activation buffers [K, rows, h_i], one set per thread and batch shape.
+
+        An imagined rollout makes the same prediction thousands of times; fresh multi-MB
+        activations each time cost as much as a fifth of the step in allocation and cold
+        memory. Only hidden activations live here: what a prediction returns is always new.
+        """
+        cache = self._thread_buffers.__dict__.setdefault("by_shape", {})
+        key = (rows, device)
+        if key not in cache:
+            widths = [self.w_in.shape[-1], *(w.shape[-1] for w, _ in self.layers[:-1])]
+            cache[key] = [
+                torch.empty(self.num_models, rows, n, device=device, dtype=self.w_in.dtype)
+                for n in widths
+            ]
+        return cache[key]
+
+    def _perturb(
+        self, delta: torch.Tensor, bias: torch.Tensor, noise: torch.Tensor | None
+    ) -> torch.Tensor:
+        """Fig. 3 ablation: add N(b_k, noise_std^2), in normalized units, to the delta.
+        ``noise`` holds the standard normal draws; drawn here (CPU generator) when None."""
+        if self.noise_std == 0:
+            return delta.add_(bias * self.delta_std)
+        if noise is None:
+            noise = torch.randn(delta.shape, generator=self.generator)
+        return delta.add_((bias + self.noise_std * noise.to(delta)) * self.delta_std)
+
+    def _predict_one(
+        self, k: int, x: torch.Tensor, noise: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """Model k's predicted delta for inputs x = [obs, act]."""
+        h = torch.addmm(self.b_in[k, 0], x, self.w_in[k]).relu_()
         for i, (w, b) in enumerate(self.layers):
             h = torch.addmm(b[k, 0], h, w[k])
             if i < len(self.layers) - 1:
                 h.relu_()
         if self.bias is not None:
-            h = self._perturb(h, self.bias[k])
-        return h.add_(obs).clamp_(-self.clip, self.clip)
+            h = self._perturb(h, self.bias[k], noise)
+        return h
 
-    def _predict_bmm(self, obs: torch.Tensor, act: torch.Tensor) -> torch.Tensor:
-        h = torch.baddbmm(self.b_in, obs, self.w_obs).baddbmm_(act, self.w_act).relu_()
-        for i, (w, b) in enumerate(self.layers):
-            h = torch.baddbmm(b, h, w)
-            if i < len(self.layers) - 1:
-                h.relu_()
-        if self.bias is not None:
-            h = self._perturb(h, self.bias.view(-1, 1, 1))
-        return h.add_(obs).clamp_(-self.clip, self.clip)
+    def predict_grouped(
+        self, obs: torch.Tensor, act: torch.Tensor, noise: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """Next observations; ``obs`` is [K, M, obs_dim]: row k goes through model k.
 
-    def predict_grouped(self, obs: torch.Tensor, act: torch.Tensor) -> torch.Tensor:
-        """Next observations; ``obs`` is [K, M, obs_dim]: row k goes through model k."""
+        ``noise`` ([K, M, obs_dim], standard normal) is used by the noisy-model ablation only.
+        """
+        x = torch.cat([obs, act], dim=-1)
         if self.grouped_impl == "bmm":
-            return self._predict_bmm(obs, act)
-        return torch.stack([self._predict_one(k, obs[k], act[k]) for k in range(self.num_models)])
+            hidden = self._hidden_buffers(x.shape[1], x.device)
+            h = torch.baddbmm(self.b_in, x, self.w_in, out=hidden[0]).relu_()
+            for i, (w, b) in enumerate(self.layers):
+                if i < len(self.layers) - 1:
+                    h = torch.baddbmm(b, h, w, out=hidden[i + 1]).relu_()
+                else:
+                    h = torch.baddbmm(b, h, w)
+            if self.bias is not None:
+                h = self._perturb(h, self.bias.view(-1, 1, 1), noise)
+        else:
+            h = torch.stack(
+                [
+                    self._predict_one(k, x[k], None if noise is None else noise[k])
+                    for k in range(self.num_models)
+                ]
+            )
+        return h.add_(obs).clamp_(-self.clip, self.clip)
 
     def predict_assigned(
-        self, obs: torch.Tensor, act: torch.Tensor, model_ids: torch.Tensor
+        self,
+        obs: torch.Tensor,
+        act: torch.Tensor,
+        model_ids: torch.Tensor,
+        noise: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """Next observations; ``obs`` is [B, obs_dim] and row i goes through model_ids[i]."""
+        x = torch.cat([obs, act], dim=-1)
         out = torch.empty_like(obs)
         for k in range(self.num_models):
             rows = (model_ids == k).nonzero(as_tuple=True)[0]
             if rows.numel():
-                out[rows] = self._predict_one(k, obs[rows], act[rows])
-        return out
+                out[rows] = self._predict_one(k, x[rows], None if noise is None else noise[rows])
+        return out.add_(obs).clamp_(-self.clip, self.clip)
 
 
 class DynamicsEnsemble(nn.Module):
@@ -289,24 +345,24 @@ class DynamicsEnsemble(nn.Module):
             w1, b1 = layers[0]
             w1 = w1 / self.in_std.unsqueeze(1)  # x_norm = (x - mean) / std
             b1 = b1 - self.in_mean @ w1
-            w_obs = torch.zeros(self.obs_dim, w1.shape[1], device=w1.device)
-            w_obs[self.input_obs_dims] = w1[:n_in_obs]
+            w_in = torch.zeros(self.obs_dim + self.act_dim, w1.shape[1], device=w1.device)
+            w_in[self.input_obs_dims] = w1[:n_in_obs]
+            w_in[self.obs_dim :] = w1[n_in_obs:]
             w_out, b_out = layers[-1]
             hidden = [
                 *layers[1:-1],
                 (w_out * self.delta_std, b_out * self.delta_std + self.delta_mean),
             ]
-            per_model.append((w_obs, w1[n_in_obs:], b1, hidden))
+            per_model.append((w_in, b1, hidden))
         view = FrozenEnsemble(
             torch.stack([m[0] for m in per_model]),
-            torch.stack([m[1] for m in per_model]),
-            torch.stack([m[2] for m in per_model]).unsqueeze(1),
+            torch.stack([m[1] for m in per_model]).unsqueeze(1),
             [
                 (
-                    torch.stack([m[3][i][0] for m in per_model]),
-                    torch.stack([m[3][i][1] for m in per_model]).unsqueeze(1),
+                    torch.stack([m[2][i][0] for m in per_model]),
+                    torch.stack([m[2][i][1] for m in per_model]).unsqueeze(1),
                 )
-                for i in range(len(per_model[0][3]))
+                for i in range(len(per_model[0][2]))
             ],
             self.delta_std.clone(),
             self.config.prediction_clip,

@@ -83,14 +83,26 @@ class GaussianMLPPolicy(nn.Module):
 
     @torch.no_grad()
     def sample(
-        self, obs: torch.Tensor, params: Params, generator: torch.Generator | None = None
+        self,
+        obs: torch.Tensor,
+        params: Params,
+        generator: torch.Generator | None = None,
+        noise: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Actions drawn from the policy and their log-probabilities."""
+        """Actions drawn from the policy and their log-probabilities.
+
+        ``noise``: the standard normal draws (shape of the actions) to use instead of drawing
+        them from ``generator``; lets a caller draw all of a rollout's noise at once.
+        """
         mean = self.mean(obs, params)
         log_std = self._log_std(params, mean)
-        eps = torch.randn(mean.shape, generator=generator).to(mean)
-        act = mean + torch.exp(log_std) * eps
-        logp = -0.5 * (eps.square() + LOG_2PI).sum(-1) - log_std.sum(-1).expand(eps.shape[:-1])
+        if noise is None:
+            noise = torch.randn(mean.shape, generator=generator)
+        eps = noise.to(mean)
+        act = torch.addcmul(mean, torch.exp(log_std), eps)
+        # log N(act; mean, std) = -|eps|^2 / 2 - sum(log_std) - d/2 log(2 pi); few ops, as
+        # this runs at every imagined step.
+        logp = eps.square().sum(-1).mul_(-0.5).sub_(log_std.sum(-1) + 0.5 * LOG_2PI * eps.shape[-1])
         return act, logp
 
     def kl(self, obs: torch.Tensor, old: Params, new: Params) -> torch.Tensor:

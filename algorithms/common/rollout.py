@@ -1,8 +1,18 @@
-"""Imagined rollouts: many policies, many trajectories, all models, one call per time step."""
+"""Imagined rollouts: many policies, many trajectories, all models, one call per time step.
+
+On the CPU the trajectories are split into one shard per torch thread, and each shard rolls
+out its whole horizon on its own core with single-threaded torch ops (the ops release the
+GIL). On this 2-core machine that is ~1.5x faster than letting every op split its work over
+both cores: the per-model matmuls of an imagined step are small (a few hundred rows), and
+the small ops between them (policy, reward, masking) do not parallelize at all. All random
+numbers of a rollout are drawn up front from one generator, so the trajectories do not depend
+on how many shards ran or in which order they finished.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Literal
 
@@ -10,8 +20,9 @@ import torch
 
 from algorithms.common.ensemble import FrozenEnsemble
 
-PolicyStep = Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
-"""obs [T, N, obs_dim] -> (actions [T, N, act_dim], log-probs [T, N]); T policies, N each."""
+PolicyStep = Callable[[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
+"""(obs [T, N, obs_dim], standard normal noise [T, N, act_dim]) -> (actions [T, N, act_dim],
+log-probs [T, N]); T policies, N observations each. The noise makes the policy's draw."""
 
 
 @dataclass
@@ -31,7 +42,6 @@ class Trajectories:
         return self.rewards.sum(-1)
 
 
-@torch.no_grad()
 def imagine(
     ensemble: FrozenEnsemble,
     policy_step: PolicyStep,
@@ -41,45 +51,110 @@ def imagine(
     termination_fn: Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor],
     model_assignment: Literal["task", "random_step"] = "task",
     generator: torch.Generator | None = None,
+    num_shards: int | None = None,
 ) -> Trajectories:
     """Roll T policies out in the ensemble, N trajectories each, for ``horizon`` steps.
 
     ``model_assignment="task"``: the T tasks are split into K contiguous groups, group k uses
     model k throughout (T must be a multiple of K; MB-MPO's meta-tasks). ``"random_step"``:
     every trajectory draws a random model at every step (Kurutach et al.'s ME-TRPO).
+
+    ``generator`` draws the policy noise and the model choices; the noisy-model ablation's
+    noise comes from the ensemble's own generator. ``num_shards``: how many groups of
+    trajectories run in parallel threads (default: torch's thread count on the CPU, 1 on
+    other devices); results agree across shard counts up to float rounding.
     """
     n_tasks, n_traj, obs_dim = start_obs.shape
-    k = ensemble.num_models
+    k, act_dim = ensemble.num_models, ensemble.act_dim
     if model_assignment == "task" and n_tasks % k:
         raise ValueError(f"{n_tasks} tasks cannot be split evenly over {k} models")
-    obs = start_obs.contiguous()
-    all_obs, all_act, all_rew, all_logp, all_mask = [], [], [], [], []
-    alive = torch.ones(n_tasks, n_traj, dtype=torch.bool, device=obs.device)
-    for _ in range(horizon):
-        act, logp = policy_step(obs)
-        if model_assignment == "task":
-            next_obs = ensemble.predict_grouped(
-                obs.view(k, -1, obs_dim), act.reshape(k, -1, act.shape[-1])
-            ).view_as(obs)
-        else:
-            ids = torch.randint(k, (n_tasks * n_traj,), generator=generator).to(obs.device)
-            next_obs = ensemble.predict_assigned(
-                obs.reshape(-1, obs_dim), act.reshape(-1, act.shape[-1]), ids
-            ).view_as(obs)
-        reward = reward_fn(obs, act, next_obs)
-        done = termination_fn(obs, act, next_obs)
-        mask = alive.to(obs.dtype)
-        all_obs.append(obs)
-        all_act.append(act)
-        all_rew.append(reward * mask)
-        all_logp.append(logp)
-        all_mask.append(mask)
-        alive = alive & ~done
-        obs = torch.where(alive.unsqueeze(-1), next_obs, obs)
-    return Trajectories(
-        torch.stack(all_obs, 2),
-        torch.stack(all_act, 2),
-        torch.stack(all_rew, 2),
-        torch.stack(all_logp, 2),
-        torch.stack(all_mask, 2),
+    if model_assignment not in ("task", "random_step"):
+        raise ValueError(f"unknown model_assignment {model_assignment!r}")
+    device, dtype = start_obs.device, start_obs.dtype
+
+    # Every random number up front, from the generators, in one fixed order.
+    act_noise = torch.randn(horizon, n_tasks, n_traj, act_dim, generator=generator).to(device)
+    model_ids = (
+        torch.randint(k, (horizon, n_tasks, n_traj), generator=generator).to(device)
+        if model_assignment == "random_step"
+        else None
     )
+    model_noise = (
+        torch.randn(horizon, n_tasks, n_traj, obs_dim, generator=ensemble.generator).to(device)
+        if ensemble.perturbation_noise
+        else None
+    )
+
+    out = Trajectories(
+        obs=torch.empty(n_tasks, n_traj, horizon, obs_dim, device=device, dtype=dtype),
+        actions=torch.empty(n_tasks, n_traj, horizon, act_dim, device=device, dtype=dtype),
+        rewards=torch.empty(n_tasks, n_traj, horizon, device=device, dtype=dtype),
+        log_probs=torch.empty(n_tasks, n_traj, horizon, device=device, dtype=dtype),
+        mask=torch.empty(n_tasks, n_traj, horizon, device=device, dtype=dtype),
+    )
+
+    def roll_shard(shard: slice, single_threaded: bool) -> None:
+        """Trajectories ``shard`` of every task, all steps; writes into ``out``."""
+        if single_threaded:
+            torch.set_num_threads(1)  # per thread: this worker's ops stay on its core
+        with torch.no_grad():  # grad mode is per thread
+            obs = start_obs[:, shard].contiguous()
+            alive = torch.ones(obs.shape[:2], dtype=torch.bool, device=device)
+            everyone_alive = True
+            steps: list[tuple[torch.Tensor, ...]] = []
+            for t in range(horizon):
+                act, logp = policy_step(obs, act_noise[t, :, shard])
+                noise = None if model_noise is None else model_noise[t, :, shard]
+                if model_ids is None:
+                    next_obs = ensemble.predict_grouped(
+                        obs.view(k, -1, obs_dim),
+                        act.reshape(k, -1, act_dim),
+                        None if noise is None else noise.reshape(k, -1, obs_dim),
+                    ).view_as(obs)
+                else:
+                    next_obs = ensemble.predict_assigned(
+                        obs.view(-1, obs_dim),
+                        act.reshape(-1, act_dim),
+                        model_ids[t, :, shard].reshape(-1),
+                        None if noise is None else noise.reshape(-1, obs_dim),
+                    ).view_as(obs)
+                reward = reward_fn(obs, act, next_obs)
+                done = termination_fn(obs, act, next_obs)
+                if everyone_alive:
+                    mask = None  # all ones: no masking work while nothing has terminated
+                else:
+                    mask = alive.to(dtype)
+                    reward = reward * mask
+                steps.append((obs, act, reward, logp, mask))
+                if everyone_alive and not bool(done.any()):
+                    obs = next_obs
+                    continue
+                everyone_alive = False
+                alive &= ~done
+                obs = torch.where(alive.unsqueeze(-1), next_obs, obs)
+            # One copy per field at the end instead of five strided writes per step.
+            obs_h, act_h, rew_h, logp_h, mask_h = zip(*steps, strict=True)
+            ones = torch.ones(obs.shape[:2], device=device, dtype=dtype)
+            mask_h = tuple(ones if m is None else m for m in mask_h)
+            for field, values in zip(
+                (out.obs, out.actions, out.rewards, out.log_probs, out.mask),
+                (obs_h, act_h, rew_h, logp_h, mask_h),
+                strict=True,
+            ):
+                field[:, shard] = torch.stack(values, 2)
+
+    if num_shards is None:
+        num_shards = torch.get_num_threads() if device.type == "cpu" else 1
+    bounds = torch.linspace(0, n_traj, min(num_shards, n_traj) + 1).round().long().tolist()
+    shards = [slice(a, b) for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
+    if len(shards) == 1:
+        roll_shard(shards[0], single_threaded=False)
+        return out
+    threads = torch.get_num_threads()
+    try:
+        with ThreadPoolExecutor(len(shards), thread_name_prefix="imagine") as pool:
+            for job in [pool.submit(roll_shard, s, True) for s in shards]:
+                job.result()
+    finally:
+        torch.set_num_threads(threads)  # the workers' setting also reaches MKL's global one
+    return out
