@@ -118,9 +118,9 @@ def perf_ensemble(
     layout_rates: dict[str, list[float]] = {name: [] for name in layouts}
     round_peaks: list[float] = []
     for _ in range(rounds):
-        before = matmul_peak_gflops(min_time=0.3)
+        before = matmul_peak_gflops(min_time=0.3)  # each timing: the best of 3 windows
         seconds = {
-            name: best_time(lambda s=shards: rollout(s), repeats=1, min_time=0.5)
+            name: best_time(lambda s=shards: rollout(s), repeats=3, min_time=0.3)
             for name, shards in layouts.items()
         }
         round_peak = (before + matmul_peak_gflops(min_time=0.3)) / 2
@@ -145,21 +145,33 @@ def perf_ensemble(
         )
     )
 
-    # The two layouts of one prediction step: a Python loop over models, or batched matmuls.
+    # Three layouts of one prediction step: a Python loop over models, batched matmuls, and
+    # torch.func.vmap of one model's forward pass over the stacked weights.
     k = config.num_models
     rows = n_tasks * n_traj
     obs_k = torch.randn(k, rows // k, task.obs_dim)
     act_k = torch.randn(k, rows // k, task.act_dim)
-    step_rates = {}
-    for impl in ("loop", "bmm"):
-        view = ensemble.frozen(impl)
-        step_rates[impl] = (
-            rows * flops_fwd / best_time(lambda v=view: v.predict_grouped(obs_k, act_k)) / 1e9
-        )
+    weights = [(frozen.w_in, frozen.b_in), *frozen.layers]
+
+    def one_model(x: torch.Tensor, layers: list[tuple[torch.Tensor, torch.Tensor]]):
+        for i, (w, b) in enumerate(layers):
+            x = torch.addmm(b, x, w)
+            if i < len(layers) - 1:
+                x = torch.relu(x)
+        return x
+
+    vmapped = torch.func.vmap(one_model)
+    loop_view = ensemble.frozen("loop")
+    predictions = {
+        "loop": lambda: loop_view.predict_grouped(obs_k, act_k),
+        "bmm": lambda: frozen.predict_grouped(obs_k, act_k),
+        "vmap": lambda: vmapped(torch.cat([obs_k, act_k], -1), weights).add_(obs_k),
+    }
+    step_rates = {name: rows * flops_fwd / best_time(fn) / 1e9 for name, fn in predictions.items()}
     print_fn(
-        f"one prediction step ({rows} rows, {rows // k} per model): loop over models "
-        f"{step_rates['loop']:.1f} GFLOP/s, batched bmm {step_rates['bmm']:.1f} GFLOP/s "
-        f"(the suite uses {frozen.grouped_impl})"
+        f"one prediction step ({rows} rows, {rows // k} per model, 2 threads): "
+        + ", ".join(f"{name} {rate:.1f} GFLOP/s" for name, rate in step_rates.items())
+        + f" (the suite uses {frozen.grouped_impl})"
     )
     ratio = statistics.median(ratios["sharded"])
     print_fn(f"rollout_ratio_to_matmul_peak={ratio:.2f}")
@@ -171,8 +183,7 @@ def perf_ensemble(
         "rollout_gflops": rollout_gflops,
         "rollout_one_shard_gflops": statistics.median(layout_rates["one shard"]),
         "round_matmul_gflops": statistics.median(round_peaks),
-        "loop_gflops": step_rates["loop"],
-        "bmm_gflops": step_rates["bmm"],
+        **{f"{name}_gflops": rate for name, rate in step_rates.items()},
         "rollout_ratio_to_matmul_peak": ratio,
     }
 
