@@ -281,3 +281,27 @@ def test_predictions_do_not_share_memory_with_the_reused_buffers(cheetah):
     kept = first.clone()
     frozen.predict_grouped(obs[100:200].view(2, 50, -1), act[100:200].view(2, 50, -1))
     assert torch.equal(first, kept)
+
+
+def test_rollouts_reject_bad_shard_counts_and_assignments():
+    frozen = constant_delta_ensemble(2, 1, torch.ones(2, 2))
+
+    def policy(obs, noise):
+        return torch.zeros(*obs.shape[:2], 1), torch.zeros(obs.shape[:2])
+
+    def roll(**kwargs):
+        return imagine(
+            frozen,
+            policy,
+            torch.zeros(2, 3, 2),
+            2,
+            lambda o, a, n: n[..., 0],
+            lambda o, a, n: torch.zeros(n.shape[:-1], dtype=torch.bool),
+            **kwargs,
+        )
+
+    with pytest.raises(ValueError, match="num_shards"):
+        roll(num_shards=0)
+    with pytest.raises(ValueError, match="model_assignment"):
+        roll(model_assignment="per_trajectory")
+    assert roll(num_shards=8).obs.shape == (2, 3, 2, 2)  # more shards than trajectories

@@ -1,12 +1,13 @@
-"""Imagined rollouts: many policies, many trajectories, all models, one call per time step.
+"""Imagined rollouts: many policies, many trajectories, all models, one batched call per
+time step.
 
 On the CPU the trajectories are split into one shard per torch thread, and each shard rolls
 out its whole horizon on its own core with single-threaded torch ops (the ops release the
-GIL). On this 2-core machine that is ~1.5x faster than letting every op split its work over
-both cores: the per-model matmuls of an imagined step are small (a few hundred rows), and
-the small ops between them (policy, reward, masking) do not parallelize at all. All random
-numbers of a rollout are drawn up front from one generator, so the trajectories do not depend
-on how many shards ran or in which order they finished.
+GIL). On the project's 2-core machine that is ~1.2x faster than letting every op split its
+work over both cores: the per-model matmuls of an imagined step are small (a few hundred
+rows), and the small ops between them (policy, reward, masking) do not parallelize at all
+(docs/performance.md). All random numbers of a rollout are drawn up front, so the
+trajectories do not depend on how many shards ran or in which order they finished.
 """
 
 from __future__ import annotations
@@ -96,7 +97,7 @@ def imagine(
     def roll_shard(shard: slice, single_threaded: bool) -> None:
         """Trajectories ``shard`` of every task, all steps; writes into ``out``."""
         if single_threaded:
-            torch.set_num_threads(1)  # per thread: this worker's ops stay on its core
+            torch.set_num_threads(1)  # OpenMP's thread count is per thread: set it here
         with torch.no_grad():  # grad mode is per thread
             obs = start_obs[:, shard].contiguous()
             alive = torch.ones(obs.shape[:2], dtype=torch.bool, device=device)
@@ -145,6 +146,8 @@ def imagine(
 
     if num_shards is None:
         num_shards = torch.get_num_threads() if device.type == "cpu" else 1
+    if num_shards < 1:
+        raise ValueError(f"num_shards must be at least 1, got {num_shards}")
     bounds = torch.linspace(0, n_traj, min(num_shards, n_traj) + 1).round().long().tolist()
     shards = [slice(a, b) for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
     if len(shards) == 1:
