@@ -167,9 +167,13 @@ def perf_ensemble(
         "bmm": lambda: frozen.predict_grouped(obs_k, act_k),
         "vmap": lambda: vmapped(torch.cat([obs_k, act_k], -1), weights).add_(obs_k),
     }
+    reference = predictions["bmm"]()
+    for fn in predictions.values():  # the layouts compute the same prediction
+        torch.testing.assert_close(fn(), reference, rtol=1e-4, atol=1e-4)
     step_rates = {name: rows * flops_fwd / best_time(fn) / 1e9 for name, fn in predictions.items()}
     print_fn(
-        f"one prediction step ({rows} rows, {rows // k} per model, 2 threads): "
+        f"one prediction step ({rows} rows, {rows // k} per model, "
+        f"{torch.get_num_threads()} threads): "
         + ", ".join(f"{name} {rate:.1f} GFLOP/s" for name, rate in step_rates.items())
         + f" (the suite uses {frozen.grouped_impl})"
     )
