@@ -114,7 +114,6 @@ def perf_ensemble(
         )
 
     model_flops = n_tasks * n_traj * horizon * flops_fwd
-    ratios: dict[str, list[float]] = {name: [] for name in layouts}
     layout_rates: dict[str, list[float]] = {name: [] for name in layouts}
     round_peaks: list[float] = []
     for _ in range(rounds):
@@ -127,7 +126,10 @@ def perf_ensemble(
         round_peaks.append(round_peak)
         for name, sec in seconds.items():
             layout_rates[name].append(model_flops / sec / 1e9)
-            ratios[name].append(model_flops / sec / 1e9 / round_peak)
+    ratios = {
+        name: statistics.median(r / p for r, p in zip(rates, round_peaks, strict=True))
+        for name, rates in layout_rates.items()
+    }
     rollout_gflops = statistics.median(layout_rates["sharded"])
     steps = rollout_gflops * 1e9 / flops_fwd
     print_fn(
@@ -139,9 +141,8 @@ def perf_ensemble(
         f"rollout layouts, ratio to the matmul rate of their round (median; the rounds' "
         f"matmul rates {min(round_peaks):.0f}-{max(round_peaks):.0f} GFLOP/s): "
         + ", ".join(
-            f"{name} {statistics.median(r):.2f} "
-            f"({statistics.median(layout_rates[name]):.1f} GFLOP/s)"
-            for name, r in ratios.items()
+            f"{name} {ratio:.2f} ({statistics.median(layout_rates[name]):.1f} GFLOP/s)"
+            for name, ratio in ratios.items()
         )
     )
 
@@ -177,7 +178,7 @@ def perf_ensemble(
         + ", ".join(f"{name} {rate:.1f} GFLOP/s" for name, rate in step_rates.items())
         + f" (the suite uses {frozen.grouped_impl})"
     )
-    ratio = statistics.median(ratios["sharded"])
+    ratio = ratios["sharded"]
     print_fn(f"rollout_ratio_to_matmul_peak={ratio:.2f}")
     return {
         "matmul_peak_gflops": peak,

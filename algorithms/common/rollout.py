@@ -67,11 +67,15 @@ def imagine(
     """
     n_tasks, n_traj, obs_dim = start_obs.shape
     k, act_dim = ensemble.num_models, ensemble.act_dim
-    if model_assignment == "task" and n_tasks % k:
-        raise ValueError(f"{n_tasks} tasks cannot be split evenly over {k} models")
     if model_assignment not in ("task", "random_step"):
         raise ValueError(f"unknown model_assignment {model_assignment!r}")
+    if model_assignment == "task" and n_tasks % k:
+        raise ValueError(f"{n_tasks} tasks cannot be split evenly over {k} models")
     device, dtype = start_obs.device, start_obs.dtype
+    if num_shards is None:
+        num_shards = torch.get_num_threads() if device.type == "cpu" else 1
+    if num_shards < 1:
+        raise ValueError(f"num_shards must be at least 1, got {num_shards}")
 
     # Every random number up front, from the generators, in one fixed order.
     act_noise = torch.randn(horizon, n_tasks, n_traj, act_dim, generator=generator).to(device)
@@ -101,6 +105,7 @@ def imagine(
         with torch.no_grad():  # grad mode is per thread
             obs = start_obs[:, shard].contiguous()
             alive = torch.ones(obs.shape[:2], dtype=torch.bool, device=device)
+            ones = torch.ones(obs.shape[:2], device=device, dtype=dtype)
             everyone_alive = True
             steps: list[tuple[torch.Tensor, ...]] = []
             for t in range(horizon):
@@ -122,7 +127,7 @@ def imagine(
                 reward = reward_fn(obs, act, next_obs)
                 done = termination_fn(obs, act, next_obs)
                 if everyone_alive:
-                    mask = None  # all ones: no masking work while nothing has terminated
+                    mask = ones  # no masking work while nothing has terminated
                 else:
                     mask = alive.to(dtype)
                     reward = reward * mask
@@ -134,20 +139,13 @@ def imagine(
                 alive &= ~done
                 obs = torch.where(alive.unsqueeze(-1), next_obs, obs)
             # One copy per field at the end instead of five strided writes per step.
-            obs_h, act_h, rew_h, logp_h, mask_h = zip(*steps, strict=True)
-            ones = torch.ones(obs.shape[:2], device=device, dtype=dtype)
-            mask_h = tuple(ones if m is None else m for m in mask_h)
             for field, values in zip(
                 (out.obs, out.actions, out.rewards, out.log_probs, out.mask),
-                (obs_h, act_h, rew_h, logp_h, mask_h),
+                zip(*steps, strict=True),
                 strict=True,
             ):
                 field[:, shard] = torch.stack(values, 2)
 
-    if num_shards is None:
-        num_shards = torch.get_num_threads() if device.type == "cpu" else 1
-    if num_shards < 1:
-        raise ValueError(f"num_shards must be at least 1, got {num_shards}")
     bounds = torch.linspace(0, n_traj, min(num_shards, n_traj) + 1).round().long().tolist()
     shards = [slice(a, b) for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
     if len(shards) == 1:
