@@ -8,7 +8,7 @@ from typing import Any, ClassVar
 
 import torch
 
-from benchmark.rundir import RunLogger
+from benchmark.logger import RunLogger
 from benchmark.tasks import Task
 
 

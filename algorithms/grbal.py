@@ -32,30 +32,27 @@ import numpy as np
 import torch
 
 from algorithms import register
-from algorithms.base import AlgorithmConfig
 from algorithms.common.adaptive_model import (
     AdaptiveModel,
-    EpisodeBuffer,
     GradientAdaptiveModel,
     Normalizer,
     RecurrentAdaptiveModel,
 )
-from algorithms.common.model_based import RealDataAlgorithm
-from algorithms.mbmpc import random_shooting
+from algorithms.common.buffer import TransitionBuffer
+from algorithms.common.model_based import RealDataAlgorithm, RealDataConfig
+from algorithms.common.planning import random_shooting
 from benchmark.config import param
-from benchmark.rundir import DivergenceError
+from benchmark.errors import DivergenceError
 
 
 @dataclass
-class AdaptiveMPCConfig(AlgorithmConfig):
+class AdaptiveMPCConfig(RealDataConfig):
     """Settings shared by GrBAL and ReBAL (defaults: the official GrBAL script)."""
 
     initial_random_steps: int = param(4000, ge=1)
     """Uniform-random real steps collected before the first model fit."""
     steps_per_iteration: int = param(4000, ge=1)
     """Real steps collected with the adaptive controller between model fits."""
-    buffer_size: int = param(1_000_000, ge=1)
-    """FIFO buffer of the most recent real transitions."""
     past_steps: int = param(16, ge=1)
     """M: transitions the model adapts on (the episode's most recent ones)."""
     future_steps: int = param(16, ge=1)
@@ -167,7 +164,9 @@ class AdaptiveMPC(RealDataAlgorithm):
         self.model = self.build_model(torch.Generator().manual_seed(seed + 1)).to(self.device)
         trainable = [p for p in self.model.parameters() if p.requires_grad]
         self.optimizer = torch.optim.Adam(trainable, lr=config.model_lr)
-        self.buffer = EpisodeBuffer(task.obs_dim, task.act_dim, config.buffer_size)
+        self.buffer = TransitionBuffer(
+            task.obs_dim, task.act_dim, config.buffer_size, config.model_valid_fraction
+        )
         self.action_low = torch.as_tensor(task.action_low, dtype=torch.float32, device=self.device)
         self.action_high = torch.as_tensor(
             task.action_high, dtype=torch.float32, device=self.device
@@ -177,14 +176,23 @@ class AdaptiveMPC(RealDataAlgorithm):
     def build_model(self, generator: torch.Generator) -> AdaptiveModel:
         """The adaptive dynamics model, initialized from ``generator``."""
 
-    # -- data -------------------------------------------------------------------------------
+    # -- the algorithm's steps ---------------------------------------------------------------
 
-    def collect(self, n_steps: int, act: Any) -> list[float]:
-        """Real steps with ``act`` (None: uniform random actions) into the buffer, episode
-        boundaries included; returns the returns of the episodes that finished."""
-        (obs, actions, next_obs), returns, ends = self.real_steps(n_steps, act)
-        self.buffer.add(obs, actions, next_obs, ends, self.rng, self.config.model_valid_fraction)
-        return returns
+    @property
+    def steps_per_iteration(self) -> int:
+        return self.config.steps_per_iteration
+
+    def collect_with_policy(self, n_steps: int) -> list[float]:
+        return self.collect(n_steps, AdaptiveController(self, self.generator))
+
+    def evaluate(self) -> tuple[float, float, dict[str, float]]:
+        mean, std = self.logger.evaluate(AdaptiveController(self, self.evaluation_generator()))
+        stats = {}
+        if isinstance(self.model, GradientAdaptiveModel):
+            stats["inner_lr"] = float(self.model.log_inner_lr.exp().mean())
+        return mean, std, stats
+
+    # -- meta-training ----------------------------------------------------------------------
 
     def _split(self, starts: torch.Tensor, past_len: int) -> tuple[tuple, tuple]:
         cfg = self.config
@@ -194,8 +202,6 @@ class AdaptiveMPC(RealDataAlgorithm):
         past = tuple(w[:, m - past_len : m] for w in windows)
         future = tuple(w[:, m:] for w in windows)
         return past, future
-
-    # -- meta-training ----------------------------------------------------------------------
 
     def validation_losses(self, starts: torch.Tensor) -> tuple[float, float]:
         """Mean future-prediction loss before and after adapting, over ``starts``."""
@@ -267,36 +273,6 @@ class AdaptiveMPC(RealDataAlgorithm):
             "model_valid_loss_after_adaptation": after,
             "model_epochs": float(epochs),
         }
-
-    # -- the loop ---------------------------------------------------------------------------
-
-    def train(self, total_steps: int) -> None:
-        cfg = self.config
-        eval_every = self.logger.eval_every
-        while self.env_steps < total_steps:
-            stats: dict[str, float] = {"iteration": self.iteration}
-            last_eval = self.env_steps
-            start = time.perf_counter()
-            remaining = total_steps - self.env_steps
-            if self.iteration == 0:
-                returns = self.collect(min(cfg.initial_random_steps, remaining), None)
-            else:
-                controller = AdaptiveController(self, self.generator)
-                returns = self.collect(min(cfg.steps_per_iteration, remaining), controller)
-            stats["collected_return"] = float(np.mean(returns)) if returns else float("nan")
-            stats["time_collect_s"] = time.perf_counter() - start
-            stats |= self.fit_model()
-            self.iteration += 1
-            crossed = self.env_steps // eval_every > last_eval // eval_every
-            if crossed or self.env_steps >= total_steps:
-                start = time.perf_counter()
-                controller = AdaptiveController(self, self.evaluation_generator())
-                mean, std = self.logger.evaluate(controller)
-                stats["time_eval_s"] = time.perf_counter() - start
-                if isinstance(self.model, GradientAdaptiveModel):
-                    stats["inner_lr"] = float(self.model.log_inner_lr.exp().mean())
-                self.logger.log(self.env_steps, mean, std, **stats)
-            self.logger.checkpoint(self.env_steps, self.state_dict())
 
     # -- checkpoints ------------------------------------------------------------------------
 

@@ -16,7 +16,6 @@ code's values (DESIGN.md); the ``quick`` preset is a laptop-sized version.
 
 from __future__ import annotations
 
-import math
 import time
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -40,12 +39,12 @@ from algorithms.common.maml import (
     subsample,
     surrogate,
 )
-from algorithms.common.model_based import ModelBasedAlgorithm, ModelBasedConfig, fit_ensemble
+from algorithms.common.model_based import ModelBasedAlgorithm, ModelBasedConfig
 from algorithms.common.policy import GaussianMLPPolicy, Params
 from algorithms.common.rollout import Trajectories, imagine
 from algorithms.common.trpo import trpo_step
-from benchmark.config import ConfigError, param
-from benchmark.rundir import DivergenceError
+from benchmark.config import param
+from benchmark.errors import ConfigError, DivergenceError
 
 
 @dataclass
@@ -295,48 +294,32 @@ class MBMPO(ModelBasedAlgorithm):
             **{f"time_{k}_s": v for k, v in timings.items()},
         }
 
-    # ----------------------------------------------------------------- main loop
-    def train(self, total_steps: int) -> None:
+    # ----------------------------------------------------------------- the algorithm's steps
+    @property
+    def steps_per_iteration(self) -> int:
+        return self.config.num_tasks * self.config.real_rollouts_per_task * self.task.horizon
+
+    def collect_with_policy(self, n_steps: int) -> list[float]:
+        return self._collect_adapted(n_steps)
+
+    def improve(self) -> dict[str, float]:
+        """``meta_steps`` meta steps in the freshly fitted models; their mean diagnostics
+        (times summed)."""
         cfg = self.config
-        steps_per_iteration = cfg.num_tasks * cfg.real_rollouts_per_task * self.task.horizon
-        eval_every = self.logger.eval_every
-        try:
-            while self.env_steps < total_steps:
-                stats: dict[str, float] = {"iteration": self.iteration}
-                last_eval = self.env_steps
-                start = time.perf_counter()
-                if self.iteration == 0:
-                    returns = self.collect(min(cfg.initial_random_steps, total_steps), None)
-                else:
-                    remaining = total_steps - self.env_steps
-                    returns = self._collect_adapted(min(steps_per_iteration, remaining))
-                stats["collected_return"] = float(np.mean(returns)) if returns else math.nan
-                stats["time_collect_s"] = time.perf_counter() - start
+        if cfg.model_bias_max > 0 or cfg.model_noise_std > 0:
+            self.ensemble.sample_bias(cfg.model_bias_max, cfg.model_noise_std)
+        frozen = self.ensemble.frozen()
+        steps = [self.meta_step(frozen) for _ in range(cfg.meta_steps)]
+        stats = {
+            key: float(np.sum(values) if key.startswith("time_") else np.mean(values))
+            for key, values in ((key, [s[key] for s in steps]) for key in steps[0])
+        }
+        stats["imagined_return_post_last"] = steps[-1]["imagined_return_post"]
+        return stats
 
-                stats |= fit_ensemble(self.ensemble, self.buffer)
-                if cfg.model_bias_max > 0 or cfg.model_noise_std > 0:
-                    self.ensemble.sample_bias(cfg.model_bias_max, cfg.model_noise_std)
-
-                frozen = self.ensemble.frozen()
-                steps = [self.meta_step(frozen) for _ in range(cfg.meta_steps)]
-                for key in steps[0]:
-                    values = [s[key] for s in steps]
-                    stats[key] = float(
-                        np.sum(values) if key.startswith("time_") else np.mean(values)
-                    )
-                stats["imagined_return_post_last"] = steps[-1]["imagined_return_post"]
-                self.iteration += 1
-
-                crossed = self.env_steps // eval_every > last_eval // eval_every
-                if crossed or self.env_steps >= total_steps:
-                    self._evaluate_and_log(stats)
-                self.logger.checkpoint(self.env_steps, self.state_dict())
-        finally:
-            for env in self.real_envs:
-                env.close()
-            self.real_envs = []
-
-    def _evaluate_and_log(self, stats: dict[str, float]) -> None:
+    def evaluate(self) -> tuple[float, float, dict[str, float]]:
+        """The pre-update policy, as the paper reports: its mean action's return, and (what
+        the paper plotted) its stochastic return."""
         params = detach_params(self.policy.base_params())
 
         def act_mean(obs: np.ndarray) -> np.ndarray:
@@ -344,8 +327,6 @@ class MBMPO(ModelBasedAlgorithm):
             with torch.no_grad():
                 return self.policy.mean(o, params).cpu().numpy().astype(np.float64)
 
-        # The pre-update policy, as the paper reports; its mean action, and (what the paper
-        # plotted) its stochastic return.
         eval_gen = self.evaluation_generator()
 
         def act_sample(obs: np.ndarray) -> np.ndarray:
@@ -353,12 +334,15 @@ class MBMPO(ModelBasedAlgorithm):
             act, _ = self.policy.sample(o, params, eval_gen)
             return act.cpu().numpy().astype(np.float64)
 
-        start = time.perf_counter()
         mean, std = self.logger.evaluate(act_mean)
-        stats["eval_stochastic_return"], _ = self.logger.evaluate(act_sample)
-        stats["time_eval_s"] = time.perf_counter() - start
-        stats["policy_std"] = float(self.policy.params["log_std"].detach().exp().mean())
-        self.logger.log(self.env_steps, mean, std, **stats)
+        stochastic, _ = self.logger.evaluate(act_sample)
+        policy_std = float(self.policy.params["log_std"].detach().exp().mean())
+        return mean, std, {"eval_stochastic_return": stochastic, "policy_std": policy_std}
+
+    def close(self) -> None:
+        for env in self.real_envs:
+            env.close()
+        self.real_envs = []
 
     # ----------------------------------------------------------------- checkpoints
     def state_dict(self) -> dict[str, Any]:

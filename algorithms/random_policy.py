@@ -36,20 +36,21 @@ class RandomPolicy(Algorithm):
 
     def train(self, total_steps: int) -> None:
         env = self.task.make_env()
-        eval_every = self.logger.eval_every
         try:
+            act = None  # a new stream of actions starts at every evaluation point
             while self.env_steps < total_steps:
-                chunk_end = min((self.env_steps // eval_every + 1) * eval_every, total_steps)
-                act = self._act_fn(self._rng(0, self.env_steps))
-                env.reset(seed=int(self._rng(1, self.env_steps).integers(2**31)))
-                while self.env_steps < chunk_end:
-                    _, _, terminated, truncated, _ = env.step(act(None))
-                    self.env_steps += 1
-                    if terminated or truncated:
-                        env.reset()
-                mean, std = self.logger.evaluate(self._act_fn(self._rng(2, self.env_steps)))
-                self.logger.log(self.env_steps, mean, std)
-                self.logger.checkpoint(self.env_steps, self.state_dict())
+                if act is None:
+                    act = self._act_fn(self._rng(0, self.env_steps))
+                    env.reset(seed=int(self._rng(1, self.env_steps).integers(2**31)))
+                _, _, terminated, truncated, _ = env.step(act(None))
+                self.env_steps += 1
+                if terminated or truncated:
+                    env.reset()
+                if self.logger.evaluation_due(self.env_steps, total_steps):
+                    mean, std = self.logger.evaluate(self._act_fn(self._rng(2, self.env_steps)))
+                    self.logger.log(self.env_steps, mean, std)
+                    self.logger.checkpoint(self.env_steps, self.state_dict())
+                    act = None
         finally:
             env.close()
 

@@ -144,8 +144,7 @@ class _EvaluationCallback(BaseCallback):
     def _on_step(self) -> bool:
         owner = self.owner
         owner.env_steps = self.num_timesteps
-        every = owner.logger.eval_every
-        if owner.env_steps // every > owner.last_logged // every:
+        if owner.logger.evaluation_due(owner.env_steps, self.total_steps):
             owner.evaluate_and_log()
         return owner.env_steps < self.total_steps
 
@@ -171,7 +170,6 @@ class SB3Algorithm(Algorithm):
                 np.zeros(task.act_dim), noise_std * np.ones(task.act_dim)
             )
         self.model = self.sb3_class("MlpPolicy", env, seed=seed, device=self.device, **kwargs)
-        self.last_logged = 0
         self.checkpoint_pending = False
 
     def act(self, obs: np.ndarray) -> np.ndarray:
@@ -181,7 +179,6 @@ class SB3Algorithm(Algorithm):
     def evaluate_and_log(self) -> None:
         mean, std = self.logger.evaluate(self.act)
         self.logger.log(self.env_steps, mean, std)
-        self.last_logged = self.env_steps
         self.checkpoint_pending = True
 
     def save_checkpoint(self) -> None:
@@ -196,7 +193,7 @@ class SB3Algorithm(Algorithm):
                 callback=_EvaluationCallback(self, total_steps),
                 reset_num_timesteps=False,
             )
-        if self.last_logged < self.env_steps or not self.logger.rows:
+        if self.logger.evaluation_due(self.env_steps, total_steps):
             self.evaluate_and_log()
         if self.checkpoint_pending:
             self.save_checkpoint()
@@ -220,7 +217,6 @@ class SB3Algorithm(Algorithm):
         _, variables = model._get_torch_save_params()
         state: dict[str, Any] = {
             "env_steps": self.env_steps,
-            "last_logged": self.last_logged,
             "params": {name: dict(sd) for name, sd in model.get_parameters().items()},
             "variables": {name: _attribute(model, name).detach().clone() for name in variables},
             "n_updates": int(model._n_updates),
@@ -254,7 +250,6 @@ class SB3Algorithm(Algorithm):
             for name, value in state["variables"].items():
                 _attribute(model, name).copy_(value)
         self.env_steps = int(state["env_steps"])
-        self.last_logged = int(state["last_logged"])
         model.num_timesteps = self.env_steps
         model._n_updates = int(state["n_updates"])
         model._episode_num = int(state["episode_num"])

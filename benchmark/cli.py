@@ -7,8 +7,8 @@ import sys
 from collections.abc import Sequence
 
 from algorithms import UnknownAlgorithmError, get_algorithm, list_algorithms
-from benchmark.config import ConfigError, parse_assignments
-from benchmark.rundir import DiskFullError, RunDirError
+from benchmark.config import parse_assignments
+from benchmark.errors import ConfigError, DiskFullError, RunDirError
 from benchmark.tasks import TASKS, UnknownTaskError, list_tasks
 
 USAGE_ERRORS = (ConfigError, UnknownTaskError, UnknownAlgorithmError, RunDirError)

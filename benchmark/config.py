@@ -18,11 +18,9 @@ from typing import Any, Literal, TypeVar, get_args, get_origin
 
 import yaml
 
+from benchmark.errors import ConfigError
+
 C = TypeVar("C")
-
-
-class ConfigError(ValueError):
-    """A configuration value or key is invalid. The message names the key and what is valid."""
 
 
 def param(

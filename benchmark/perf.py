@@ -15,6 +15,7 @@ import torch
 from algorithms.common.ensemble import DynamicsEnsemble, EnsembleConfig
 from algorithms.common.policy import GaussianMLPPolicy
 from algorithms.common.rollout import imagine
+from benchmark.logger import NullLogger
 from benchmark.tasks import make_task
 
 
@@ -193,23 +194,6 @@ def perf_ensemble(
     }
 
 
-class _CaptureLogger:
-    """Stands in for the run logger: no evaluation episodes, no files; keeps logged rows."""
-
-    def __init__(self) -> None:
-        self.eval_every = 10**12
-        self.rows: list[dict[str, float]] = []
-
-    def evaluate(self, act: Callable) -> tuple[float, float]:
-        return 0.0, 0.0
-
-    def log(self, env_steps: int, return_mean: float, return_std: float, **metrics: float) -> None:
-        self.rows.append({"env_steps": env_steps, **metrics})
-
-    def checkpoint(self, env_steps: int, state: dict) -> None:
-        pass
-
-
 def perf_mbmpo(
     task_name: str = "halfcheetah",
     algo: str = "mbmpo",
@@ -226,7 +210,7 @@ def perf_mbmpo(
     task = make_task(task_name)
     peak = matmul_peak_gflops()
     print_fn(f"threads={torch.get_num_threads()} matmul_peak_gflops={peak:.1f} (fp32, 2048^3)")
-    logger = _CaptureLogger()
+    logger = NullLogger(eval_every=10**12)  # one evaluation point: the end of the budget
     algorithm = cls(task, config, 0, logger)
     start = time.perf_counter()
     algorithm.train(config.initial_random_steps)  # exactly one iteration

@@ -19,19 +19,17 @@ import torch
 
 from algorithms import Algorithm, AlgorithmConfig, get_algorithm
 from benchmark.config import (
-    ConfigError,
     apply_overrides,
     fields_of,
     param,
     to_dict,
     unknown_key_error,
 )
+from benchmark.errors import ConfigError, DiskFullError, RunDirError
 from benchmark.rundir import (
-    DiskFullError,
+    DirectoryLogger,
     Evaluator,
     RunDir,
-    RunDirError,
-    RunLogger,
     finish_meta,
     new_meta,
     read_progress,
@@ -203,7 +201,7 @@ def execute(
 
     seed_everything(config["seed"])
     evaluator = Evaluator(resolved.task, config["seed"], resolved.run_config.eval_episodes)
-    logger = RunLogger(
+    logger = DirectoryLogger(
         run_dir,
         evaluator,
         config,

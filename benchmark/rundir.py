@@ -20,7 +20,6 @@ import socket
 import subprocess
 import tempfile
 import time
-from collections.abc import Callable
 from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
@@ -30,6 +29,9 @@ import numpy as np
 import torch
 import yaml
 
+from benchmark.errors import DiskFullError, DivergenceError, RunDirError
+from benchmark.logger import Policy, RunLogger
+
 PROGRESS = "progress.csv"
 CONFIG = "config.yaml"
 META = "meta.json"
@@ -37,18 +39,6 @@ CHECKPOINT = "checkpoint.pt"
 REQUIRED_COLUMNS = ["env_steps", "wall_time_s", "return_mean", "return_std", "eval_episodes"]
 CHECKPOINT_FORMAT = 1
 """Version of the checkpoint layout; a checkpoint of a newer format is refused."""
-
-
-class DivergenceError(RuntimeError):
-    """A logged value is NaN or infinite: the run has diverged."""
-
-
-class RunDirError(ValueError):
-    """A run directory cannot be used as asked (foreign content, another config, bad files)."""
-
-
-class DiskFullError(OSError):
-    """The file system is full (or over quota): nothing was replaced, the old file is whole."""
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
@@ -235,7 +225,7 @@ class Evaluator:
             int(s) for s in np.random.SeedSequence([seed, 0xE7A1]).generate_state(episodes)
         ]
 
-    def __call__(self, act: Callable[[np.ndarray], np.ndarray]) -> tuple[float, float]:
+    def __call__(self, act: Policy) -> tuple[float, float]:
         """Mean and std of the undiscounted episode return of ``act(obs) -> action``.
 
         An ``act`` with a ``reset()`` method (a controller that adapts to the episode's
@@ -258,8 +248,8 @@ class Evaluator:
         self.env.close()
 
 
-class RunLogger:
-    """What an algorithm talks to: evaluation, progress rows, checkpoints.
+class DirectoryLogger(RunLogger):
+    """The run logger of a run directory: evaluation, progress rows, checkpoints.
 
     ``log`` refuses non-finite values (the run has diverged); ``checkpoint`` saves the
     algorithm's state together with how many progress rows it covers.
@@ -279,7 +269,6 @@ class RunLogger:
         self.evaluator = evaluator
         self.config = config
         self.eval_every = eval_every
-        """Real env steps between evaluation points (the same grid for every algorithm)."""
         self.rows: list[dict[str, Any]] = list(rows or [])
         self._start = time.monotonic() - wall_time_offset
         self.verbose = verbose
@@ -288,11 +277,7 @@ class RunLogger:
     def wall_time(self) -> float:
         return time.monotonic() - self._start
 
-    @property
-    def last_logged_steps(self) -> int:
-        return int(self.rows[-1]["env_steps"]) if self.rows else -1
-
-    def evaluate(self, act: Callable[[np.ndarray], np.ndarray]) -> tuple[float, float]:
+    def evaluate(self, act: Policy) -> tuple[float, float]:
         return self.evaluator(act)
 
     def log(self, env_steps: int, return_mean: float, return_std: float, **metrics: Any) -> None:

@@ -10,7 +10,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from algorithms.mbmpo import MBMPOConfig
-from benchmark.config import ConfigError, apply_overrides, fields_of, validate
+from benchmark.config import apply_overrides, fields_of, validate
+from benchmark.errors import ConfigError
 
 FIELDS = list(fields_of(MBMPOConfig))
 values = st.one_of(

@@ -6,12 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from algorithms.common.ensemble import (
-    DynamicsEnsemble,
-    EnsembleConfig,
-    FrozenEnsemble,
-    TransitionBuffer,
-)
+from algorithms.common.buffer import TransitionBuffer
+from algorithms.common.ensemble import DynamicsEnsemble, EnsembleConfig, FrozenEnsemble
 from algorithms.common.rollout import imagine
 from benchmark.tasks import make_task
 

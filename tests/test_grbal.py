@@ -11,16 +11,15 @@ from algorithms import get_algorithm
 from algorithms.common.adaptive_model import GradientAdaptiveModel
 from algorithms.common.model_based import collect_real
 from benchmark.config import parse_assignments
+from benchmark.logger import NullLogger
 from benchmark.run import resolve_run
-from benchmark.rundir import RunLogger
 from tests.test_baselines import rows, run
 
 
 def build(algo: str, task: str, settings: list[str], seed: int = 0):
     overrides = parse_assignments(settings)
     resolved = resolve_run(algo, task, seed, 10_000, preset=None, overrides=overrides)
-    logger = RunLogger.__new__(RunLogger)
-    logger.eval_every = 10_000
+    logger = NullLogger(eval_every=10_000)
     return get_algorithm(algo)(resolved.task, resolved.algorithm_config, seed, logger)
 
 

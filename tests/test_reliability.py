@@ -99,7 +99,7 @@ def test_interrupted_run_resumes_to_the_same_progress(tmp_path, monkeypatch, alg
     reference = tmp_path / "reference"
     assert run(reference, algo, "point2d", steps, settings, preset=preset) == 0
 
-    original_log = rundir.RunLogger.log
+    original_log = rundir.DirectoryLogger.log
     calls = {"n": 0}
 
     def die_on_third(self, *args, **kwargs):
@@ -108,12 +108,12 @@ def test_interrupted_run_resumes_to_the_same_progress(tmp_path, monkeypatch, alg
             raise KeyboardInterrupt  # like a kill: no status update, no clean-up
         return original_log(self, *args, **kwargs)
 
-    monkeypatch.setattr(rundir.RunLogger, "log", die_on_third)
+    monkeypatch.setattr(rundir.DirectoryLogger, "log", die_on_third)
     crashed = tmp_path / "crashed"
     with pytest.raises(KeyboardInterrupt):
         run(crashed, algo, "point2d", steps, settings, preset=preset)
     assert (crashed / "checkpoint.pt").exists()
-    monkeypatch.setattr(rundir.RunLogger, "log", original_log)
+    monkeypatch.setattr(rundir.DirectoryLogger, "log", original_log)
     assert run(crashed, algo, "point2d", steps, settings, preset=preset) == 0
     assert without_time(rows(crashed)) == without_time(rows(reference))
     assert json.loads((crashed / "meta.json").read_text())["resumes"] == 1
@@ -152,7 +152,7 @@ def test_full_disk_stops_the_run_with_a_clear_error_and_loses_nothing(
     assert run(reference, algo, "point2d", steps, settings) == 0
     out = small_file_system / "run"
 
-    original_log = rundir.RunLogger.log
+    original_log = rundir.DirectoryLogger.log
     calls = {"n": 0}
 
     def fill_disk_before_third(self, *args, **kwargs):
@@ -161,7 +161,7 @@ def test_full_disk_stops_the_run_with_a_clear_error_and_loses_nothing(
             fill(small_file_system)
         return original_log(self, *args, **kwargs)
 
-    monkeypatch.setattr(rundir.RunLogger, "log", fill_disk_before_third)
+    monkeypatch.setattr(rundir.DirectoryLogger, "log", fill_disk_before_third)
     capsys.readouterr()
     assert run(out, algo, "point2d", steps, settings) == 1
     error = capsys.readouterr().err
@@ -173,7 +173,7 @@ def test_full_disk_stops_the_run_with_a_clear_error_and_loses_nothing(
     assert not list(out.glob(".*.tmp"))  # no half-written temporaries left behind
 
     (small_file_system / "filler").unlink()  # space again: the same command resumes
-    monkeypatch.setattr(rundir.RunLogger, "log", original_log)
+    monkeypatch.setattr(rundir.DirectoryLogger, "log", original_log)
     assert run(out, algo, "point2d", steps, settings) == 0
     assert without_time(rows(out)) == without_time(rows(reference))
     assert json.loads((out / "meta.json").read_text())["resumes"] == 1

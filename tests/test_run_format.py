@@ -79,7 +79,7 @@ def test_crashed_run_resumes_without_duplicates_or_gaps(tmp_path, monkeypatch):
     args = [*RUN, "--steps", "2000", "--set", "eval_every=500"]
     main([*args, "--out", str(reference)])
 
-    original_log = rundir.RunLogger.log
+    original_log = rundir.DirectoryLogger.log
     calls = {"n": 0}
 
     def crash_on_third_log(self, *a, **k):
@@ -88,12 +88,12 @@ def test_crashed_run_resumes_without_duplicates_or_gaps(tmp_path, monkeypatch):
             raise KeyboardInterrupt  # like a kill: no status update, no clean-up
         return original_log(self, *a, **k)
 
-    monkeypatch.setattr(rundir.RunLogger, "log", crash_on_third_log)
+    monkeypatch.setattr(rundir.DirectoryLogger, "log", crash_on_third_log)
     with pytest.raises(KeyboardInterrupt):
         main([*args, "--out", str(crashed)])
     assert json.loads((crashed / "meta.json").read_text())["status"] == "running"
     assert len(progress_rows(crashed)) == 2
-    monkeypatch.setattr(rundir.RunLogger, "log", original_log)
+    monkeypatch.setattr(rundir.DirectoryLogger, "log", original_log)
 
     assert main([*args, "--out", str(crashed)]) == 0
     strip = lambda rows: [{k: v for k, v in r.items() if k != "wall_time_s"} for r in rows]  # noqa: E731
@@ -106,7 +106,7 @@ def test_diverging_run_is_marked_failed_with_the_reason(tmp_path, monkeypatch, c
     def nan_evaluate(self, act):
         return float("nan"), 0.0
 
-    monkeypatch.setattr(rundir.RunLogger, "evaluate", nan_evaluate)
+    monkeypatch.setattr(rundir.DirectoryLogger, "evaluate", nan_evaluate)
     out = tmp_path / "run"
     assert main([*RUN, "--steps", "1000", "--out", str(out)]) == 1
     meta = json.loads((out / "meta.json").read_text())

@@ -21,15 +21,12 @@ from __future__ import annotations
 
 import math
 from abc import ABC, abstractmethod
-from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
-import numpy as np
 import torch
 from torch import nn
 
-Predictor = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+from algorithms.common.planning import Predictor
 
 
 @dataclass
@@ -58,78 +55,6 @@ class Normalizer:
     @classmethod
     def from_state(cls, state: dict[str, torch.Tensor]) -> Normalizer:
         return cls(**state)
-
-
-class EpisodeBuffer:
-    """FIFO buffer of real transitions that remembers episodes, so windows of consecutive
-    transitions never cross an episode boundary. Each episode is assigned to the training or
-    the validation split when it is added."""
-
-    def __init__(self, obs_dim: int, act_dim: int, max_size: int) -> None:
-        self.max_size = max_size
-        self.obs = torch.empty(0, obs_dim)
-        self.act = torch.empty(0, act_dim)
-        self.next_obs = torch.empty(0, obs_dim)
-        self.episode = torch.empty(0, dtype=torch.int64)
-        self.validation = torch.empty(0, dtype=torch.bool)
-        self.episodes_added = 0
-
-    def __len__(self) -> int:
-        return self.obs.shape[0]
-
-    def add(
-        self,
-        obs: np.ndarray,
-        act: np.ndarray,
-        next_obs: np.ndarray,
-        episode_ends: np.ndarray,
-        rng: np.random.Generator,
-        valid_fraction: float,
-    ) -> None:
-        """Append transitions; ``episode_ends`` flags the last transition of each episode."""
-        ends = np.asarray(episode_ends, dtype=bool)
-        starts = np.concatenate([[True], ends[:-1]])
-        episode = self.episodes_added + np.cumsum(starts) - 1
-        n_new = int(starts.sum())
-        held_out = rng.uniform(size=n_new) < valid_fraction
-        self.episodes_added += n_new
-
-        def cat(old: torch.Tensor, new: Any, dtype: torch.dtype) -> torch.Tensor:
-            return torch.cat([old, torch.as_tensor(new, dtype=dtype)])[-self.max_size :]
-
-        self.obs = cat(self.obs, obs, torch.float32)
-        self.act = cat(self.act, act, torch.float32)
-        self.next_obs = cat(self.next_obs, next_obs, torch.float32)
-        self.episode = cat(self.episode, episode, torch.int64)
-        self.validation = cat(self.validation, held_out[episode - episode[0]], torch.bool)
-
-    def window_starts(self, length: int, validation: bool) -> torch.Tensor:
-        """Indices t whose window [t, t + length) lies in one episode of the given split."""
-        if len(self) < length:
-            return torch.empty(0, dtype=torch.int64)
-        same_episode = self.episode[: len(self) - length + 1] == self.episode[length - 1 :]
-        in_split = self.validation[: len(self) - length + 1] == validation
-        return torch.nonzero(same_episode & in_split).flatten()
-
-    def windows(self, starts: torch.Tensor, length: int) -> tuple[torch.Tensor, ...]:
-        """(obs, act, next_obs), each [len(starts), length, dim]."""
-        index = starts[:, None] + torch.arange(length)
-        return self.obs[index], self.act[index], self.next_obs[index]
-
-    def state(self) -> dict[str, Any]:
-        return {
-            "obs": self.obs,
-            "act": self.act,
-            "next_obs": self.next_obs,
-            "episode": self.episode,
-            "validation": self.validation,
-            "episodes_added": self.episodes_added,
-        }
-
-    def load_state(self, state: dict[str, Any]) -> None:
-        for name in ("obs", "act", "next_obs", "episode", "validation"):
-            setattr(self, name, state[name])
-        self.episodes_added = int(state["episodes_added"])
 
 
 class AdaptiveModel(nn.Module, ABC):

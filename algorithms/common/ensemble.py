@@ -407,32 +407,3 @@ class DynamicsEnsemble(nn.Module):
             optimizer.load_state_dict(s)
         self.generator.set_state(state["generator"])
         self.bias, self.noise_std = state["bias"], float(state["noise_std"])
-
-
-class TransitionBuffer:
-    """FIFO buffer of real transitions (the most recent ``max_size`` are kept)."""
-
-    def __init__(self, obs_dim: int, act_dim: int, max_size: int) -> None:
-        self.max_size = max_size
-        self.obs = torch.empty(0, obs_dim)
-        self.act = torch.empty(0, act_dim)
-        self.next_obs = torch.empty(0, obs_dim)
-
-    def __len__(self) -> int:
-        return self.obs.shape[0]
-
-    def add(self, obs: Any, act: Any, next_obs: Any) -> None:
-        def cat(old: torch.Tensor, new: Any) -> torch.Tensor:
-            return torch.cat([old, torch.as_tensor(new, dtype=torch.float32)])[-self.max_size :]
-
-        self.obs, self.act, self.next_obs = (
-            cat(self.obs, obs),
-            cat(self.act, act),
-            cat(self.next_obs, next_obs),
-        )
-
-    def state(self) -> dict[str, torch.Tensor]:
-        return {"obs": self.obs, "act": self.act, "next_obs": self.next_obs}
-
-    def load_state(self, state: dict[str, torch.Tensor]) -> None:
-        self.obs, self.act, self.next_obs = state["obs"], state["act"], state["next_obs"]

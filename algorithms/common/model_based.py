@@ -1,10 +1,25 @@
-"""What the model-based algorithms share: real-data and ensemble settings, model fitting."""
+"""The real-data loop every model-based algorithm shares, and the dynamics-ensemble base.
+
+:class:`RealDataAlgorithm` owns the training loop (as Stable-Baselines3's base classes own
+theirs); an algorithm supplies only its own steps:
+
+    while the budget lasts:
+        collect real steps        first iteration: uniform random actions;
+                                  then ``collect_with_policy`` (the algorithm's controller)
+        ``fit_model()``           learn dynamics from the buffer
+        ``improve()``             improve the policy in the models (MB-MPO's meta steps)
+        evaluate when due         ``evaluate()``, on the logger's grid (its one rule)
+        checkpoint
+
+It also holds the random streams, the iteration count and the buffer of real transitions,
+and checkpoints them; subclasses add their own state.
+"""
 
 from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable
+from abc import abstractmethod
 from dataclasses import dataclass
 from typing import Any
 
@@ -12,19 +27,27 @@ import numpy as np
 import torch
 
 from algorithms.base import Algorithm, AlgorithmConfig
-from algorithms.common.ensemble import DynamicsEnsemble, EnsembleConfig, TransitionBuffer
+from algorithms.common.buffer import TransitionBuffer
+from algorithms.common.ensemble import DynamicsEnsemble, EnsembleConfig
 from benchmark.config import param
-from benchmark.rundir import DivergenceError
+from benchmark.errors import DivergenceError
+from benchmark.logger import Policy
 
 
 @dataclass
-class ModelBasedConfig(AlgorithmConfig):
-    """Real-data and dynamics-ensemble settings (defaults: the official MB-MPO values)."""
+class RealDataConfig(AlgorithmConfig):
+    """Real-data settings of every model-based algorithm."""
 
     initial_random_steps: int = param(5000, ge=1)
     """Uniform-random real steps collected before the first model fit."""
     buffer_size: int = param(1_000_000, ge=1)
     """FIFO buffer of the most recent real transitions the models are fitted on."""
+
+
+@dataclass
+class ModelBasedConfig(RealDataConfig):
+    """Real-data and dynamics-ensemble settings (defaults: the official MB-MPO values)."""
+
     num_models: int = param(5, ge=1)
     """Models in the ensemble."""
     model_hidden_sizes: tuple[int, ...] = (512, 512)
@@ -52,24 +75,8 @@ class ModelBasedConfig(AlgorithmConfig):
         )
 
 
-def fit_ensemble(ensemble: DynamicsEnsemble, buffer: TransitionBuffer) -> dict[str, float]:
-    """Fit the ensemble on the buffer; the progress columns of the fit. A non-finite loss
-    stops the run (DivergenceError)."""
-    start = time.perf_counter()
-    fit = ensemble.fit(buffer.obs, buffer.act, buffer.next_obs)
-    stats = {
-        "time_fit_s": time.perf_counter() - start,
-        "model_train_loss": float(fit["train_loss"]),
-        "model_valid_loss": float(fit["valid_loss"]),
-        "model_epochs": float(np.mean(fit["epochs"])),
-    }
-    if not math.isfinite(stats["model_train_loss"]):
-        raise DivergenceError(f"model loss is {stats['model_train_loss']}")
-    return stats
-
-
 def collect_real(
-    env, act: Callable[[np.ndarray], np.ndarray], n_steps: int, reset_seed: int
+    env, act: Policy, n_steps: int, reset_seed: int
 ) -> tuple[tuple[np.ndarray, np.ndarray, np.ndarray], list[float], np.ndarray]:
     """``n_steps`` real steps with ``act(obs)``, resetting at episode ends (and calling
     ``act.reset()`` there, if it has one).
@@ -102,14 +109,15 @@ def collect_real(
 
 class RealDataAlgorithm(Algorithm):
     """Base of the algorithms that alternate real-data collection and model fitting (MB-MPO,
-    ME-TRPO, MB-MPC, GrBAL, ReBAL).
+    ME-TRPO, MB-MPC, GrBAL, ReBAL): the loop of the module docstring.
 
-    Holds the random streams (a torch generator, a numpy one), the iteration count and the
-    buffer of real transitions (``self.buffer``, set by the subclass), and checkpoints them;
-    subclasses add their own state.
+    A subclass sets ``self.buffer`` and implements ``steps_per_iteration``,
+    ``collect_with_policy``, ``fit_model`` and ``evaluate``; ``improve`` and ``close`` are
+    optional.
     """
 
-    buffer: Any
+    config: RealDataConfig
+    buffer: TransitionBuffer
 
     def __init__(self, task, config, seed, logger, device="cpu") -> None:
         super().__init__(task, config, seed, logger, device)
@@ -117,13 +125,72 @@ class RealDataAlgorithm(Algorithm):
         self.rng = np.random.default_rng(seed)
         self.iteration = 0
 
+    # -- what an algorithm supplies ---------------------------------------------------------
+
+    @property
+    @abstractmethod
+    def steps_per_iteration(self) -> int:
+        """Real steps collected with the algorithm's controller between model fits."""
+
+    @abstractmethod
+    def collect_with_policy(self, n_steps: int) -> list[float]:
+        """``n_steps`` real steps with the current controller into the buffer (counted in
+        ``env_steps``); the returns of the episodes that finished."""
+
+    @abstractmethod
+    def fit_model(self) -> dict[str, float]:
+        """Learn the dynamics from the buffer; the fit's progress columns."""
+
+    def improve(self) -> dict[str, float]:
+        """Improve the policy in the learned models (none for pure planners); progress
+        columns."""
+        return {}
+
+    @abstractmethod
+    def evaluate(self) -> tuple[float, float, dict[str, float]]:
+        """Mean and std of the evaluation return (``self.logger.evaluate``), and any further
+        progress columns of the evaluation point."""
+
+    def close(self) -> None:
+        """Release what training holds open (envs); called when ``train`` ends."""
+
+    # -- the loop ---------------------------------------------------------------------------
+
+    def train(self, total_steps: int) -> None:
+        try:
+            while self.env_steps < total_steps:
+                stats: dict[str, float] = {"iteration": self.iteration}
+                start = time.perf_counter()
+                remaining = total_steps - self.env_steps
+                if self.iteration == 0:
+                    returns = self.collect(min(self.config.initial_random_steps, remaining), None)
+                else:
+                    returns = self.collect_with_policy(min(self.steps_per_iteration, remaining))
+                if returns:  # no column when no episode finished in this iteration
+                    stats["collected_return"] = float(np.mean(returns))
+                stats["time_collect_s"] = time.perf_counter() - start
+                stats |= self.fit_model()
+                stats |= self.improve()
+                self.iteration += 1
+                if self.logger.evaluation_due(self.env_steps, total_steps):
+                    start = time.perf_counter()
+                    mean, std, evaluation_stats = self.evaluate()
+                    stats |= evaluation_stats
+                    stats["time_eval_s"] = time.perf_counter() - start
+                    self.logger.log(self.env_steps, mean, std, **stats)
+                self.logger.checkpoint(self.env_steps, self.state_dict())
+        finally:
+            self.close()
+
+    # -- shared parts -----------------------------------------------------------------------
+
     def evaluation_generator(self) -> torch.Generator:
         """A generator for this evaluation point only: evaluating does not disturb the training
         stream, and a resumed run evaluates with the same randomness."""
         return torch.Generator().manual_seed(self.seed * 7919 + self.env_steps)
 
     def real_steps(
-        self, n_steps: int, act: Callable[[np.ndarray], np.ndarray] | None
+        self, n_steps: int, act: Policy | None
     ) -> tuple[tuple[np.ndarray, np.ndarray, np.ndarray], list[float], np.ndarray]:
         """``n_steps`` real steps with ``act`` (None: uniform random actions) on a fresh env,
         counted in ``env_steps``; what :func:`collect_real` returns."""
@@ -135,6 +202,14 @@ class RealDataAlgorithm(Algorithm):
         env.close()
         self.env_steps += n_steps
         return collected
+
+    def collect(self, n_steps: int, act: Policy | None) -> list[float]:
+        """Real steps with ``act`` (None: uniform random actions) into the buffer, episode
+        boundaries included where the buffer keeps them; the returns of the episodes that
+        finished."""
+        (obs, actions, next_obs), returns, ends = self.real_steps(n_steps, act)
+        self.buffer.add(obs, actions, next_obs, ends, self.rng)
+        return returns
 
     def state_dict(self) -> dict[str, Any]:
         return {
@@ -151,6 +226,22 @@ class RealDataAlgorithm(Algorithm):
         self.buffer.load_state(state["buffer"])
         self.generator.set_state(state["generator"])
         self.rng.bit_generator.state = state["rng"]
+
+
+def fit_ensemble(ensemble: DynamicsEnsemble, buffer: TransitionBuffer) -> dict[str, float]:
+    """Fit the ensemble on the buffer; the progress columns of the fit. A non-finite loss
+    stops the run (DivergenceError)."""
+    start = time.perf_counter()
+    fit = ensemble.fit(buffer.obs, buffer.act, buffer.next_obs)
+    stats = {
+        "time_fit_s": time.perf_counter() - start,
+        "model_train_loss": float(fit["train_loss"]),
+        "model_valid_loss": float(fit["valid_loss"]),
+        "model_epochs": float(np.mean(fit["epochs"])),
+    }
+    if not math.isfinite(stats["model_train_loss"]):
+        raise DivergenceError(f"model loss is {stats['model_train_loss']}")
+    return stats
 
 
 class ModelBasedAlgorithm(RealDataAlgorithm):
@@ -170,12 +261,8 @@ class ModelBasedAlgorithm(RealDataAlgorithm):
         )
         self.buffer = TransitionBuffer(task.obs_dim, task.act_dim, config.buffer_size)
 
-    def collect(self, n_steps: int, act: Callable[[np.ndarray], np.ndarray] | None) -> list[float]:
-        """Real steps with ``act`` (None: uniform random actions) into the buffer; returns the
-        returns of the episodes that finished."""
-        (obs, actions, next_obs), returns, _ = self.real_steps(n_steps, act)
-        self.buffer.add(obs, actions, next_obs)
-        return returns
+    def fit_model(self) -> dict[str, float]:
+        return fit_ensemble(self.ensemble, self.buffer)
 
     def state_dict(self) -> dict[str, Any]:
         return {**super().state_dict(), "ensemble": self.ensemble.state()}

@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from benchmark.rundir import RunDir, RunDirError, read_progress
+from benchmark.errors import RunDirError
+from benchmark.rundir import RunDir, read_progress
 
 ID_COLUMNS = ["experiment", "task", "algo", "algorithm", "seed", "status", "error", "run_dir"]
 """``algo`` is the run's label (its directory in results/runs/<experiment>/<task>/<label>/,

@@ -55,7 +55,7 @@ def run_arguments(wildcards):
 def check_training_jobs():
     """Resolve every training job's configuration (algorithm, task, preset, keys, types,
     ranges) before anything runs: a typo fails the whole workflow here, naming the job."""
-    from benchmark.config import ConfigError
+    from benchmark.errors import ConfigError
     from benchmark.run import resolve_run
     from benchmark.tasks import UnknownTaskError
     from algorithms import UnknownAlgorithmError
