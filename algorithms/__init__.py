@@ -10,10 +10,11 @@ point group ``mbbench.algorithms`` (an entry point names an :class:`Algorithm` s
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from importlib import import_module
 from importlib.metadata import entry_points
 
-from algorithms.base import Algorithm, AlgorithmConfig
+from algorithms.base import Algorithm, AlgorithmConfig, Family
 
 ENTRY_POINT_GROUP = "mbbench.algorithms"
 _REGISTRY: dict[str, type[Algorithm]] = {}
@@ -50,6 +51,24 @@ def register(name: str) -> Callable[[type[Algorithm]], type[Algorithm]]:
     return decorate
 
 
+@dataclass(frozen=True)
+class UnavailableAlgorithm:
+    """A baseline the paper used that the suite lists but cannot run (no implementation in
+    the libraries it builds on): it is shown as not available, never run or relabelled."""
+
+    name: str
+    family: Family
+    reason: str
+
+
+_UNAVAILABLE: dict[str, UnavailableAlgorithm] = {}
+
+
+def register_unavailable(name: str, family: Family, reason: str) -> None:
+    """List ``name`` as a baseline that is not available, and why."""
+    _UNAVAILABLE[name] = UnavailableAlgorithm(name, family, reason)
+
+
 def _load_all() -> None:
     global _loaded
     if _loaded:
@@ -68,9 +87,24 @@ def list_algorithms() -> list[str]:
     return sorted(_REGISTRY)
 
 
+def list_unavailable() -> list[UnavailableAlgorithm]:
+    """Baselines that are listed but not available, sorted by name."""
+    _load_all()
+    return [_UNAVAILABLE[name] for name in sorted(_UNAVAILABLE)]
+
+
+def algorithms_of_family(family: Family) -> list[str]:
+    """Registered algorithms of one family ('model-based', 'model-free', 'reference')."""
+    return [name for name in list_algorithms() if _REGISTRY[name].family == family]
+
+
 def get_algorithm(name: str) -> type[Algorithm]:
     """The algorithm class registered as ``name``."""
     _load_all()
+    if name in _UNAVAILABLE:
+        raise UnknownAlgorithmError(
+            f"algorithm {name!r} is not available: {_UNAVAILABLE[name].reason}"
+        )
     if name not in _REGISTRY:
         raise UnknownAlgorithmError(
             f"unknown algorithm {name!r}; choose from: {', '.join(sorted(_REGISTRY))}"
@@ -81,8 +115,12 @@ def get_algorithm(name: str) -> type[Algorithm]:
 __all__ = [
     "Algorithm",
     "AlgorithmConfig",
+    "UnavailableAlgorithm",
     "UnknownAlgorithmError",
+    "algorithms_of_family",
     "get_algorithm",
     "list_algorithms",
+    "list_unavailable",
     "register",
+    "register_unavailable",
 ]

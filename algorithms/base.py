@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 import torch
 
 from benchmark.logger import RunLogger
 from benchmark.tasks import Task
+
+Family = Literal["model-based", "model-free", "reference"]
 
 
 @dataclass
@@ -33,6 +35,22 @@ class Algorithm(ABC):
     presets: ClassVar[dict[str, dict[str, Any]]] = {}
     """Named sets of config overrides, e.g. ``{"paper": {...}, "quick": {...}}``."""
 
+    # Facts about the algorithm, read by analysis, tables and the workflow (a plugin's
+    # algorithm states them the same way).
+    name: ClassVar[str]
+    """The registered name (set by ``@register``)."""
+    family: ClassVar[Family] = "model-based"
+    """'model-based', 'model-free' (normalized scores and samples-needed targets use the
+    best of these), or 'reference' (the random policy: the 0 of normalized scores)."""
+    off_policy: ClassVar[bool] = False
+    """Keeps a replay buffer of every transition (the scheduler asks for its memory)."""
+    published_name: ClassVar[str | None] = None
+    """The algorithm's name in the published-returns table, if it appears there."""
+    seconds_per_1000_steps: ClassVar[dict[str | None, float]] = {None: 150.0}
+    """Measured seconds per 1000 real steps of one single-threaded run on the project's
+    2-core machine (docs/performance.md), by preset (None: the default settings); the
+    workflow's scheduler requests are computed from it."""
+
     def __init__(
         self,
         task: Task,
@@ -47,6 +65,13 @@ class Algorithm(ABC):
         self.logger = logger
         self.device = torch.device(device)
         self.env_steps = 0
+
+    @classmethod
+    def seconds_per_1000(cls, preset: str | None) -> float:
+        """Measured seconds per 1000 real steps with ``preset`` (the default settings' figure
+        for a preset that was not measured)."""
+        table = cls.seconds_per_1000_steps
+        return table.get(preset, table.get(None, Algorithm.seconds_per_1000_steps[None]))
 
     @abstractmethod
     def train(self, total_steps: int) -> None:

@@ -35,11 +35,11 @@ from algorithms import register
 from algorithms.common.adaptive_model import (
     AdaptiveModel,
     GradientAdaptiveModel,
-    Normalizer,
     RecurrentAdaptiveModel,
 )
 from algorithms.common.buffer import TransitionBuffer
 from algorithms.common.model_based import RealDataAlgorithm, RealDataConfig
+from algorithms.common.nets import Normalizer
 from algorithms.common.planning import random_shooting
 from benchmark.config import param
 from benchmark.errors import DivergenceError
@@ -147,6 +147,8 @@ class AdaptiveMPC(RealDataAlgorithm):
     """The GrBAL/ReBAL loop; subclasses choose the adaptive model."""
 
     config: AdaptiveMPCConfig
+    # adapt, then plan 1000 x 10 on a 512x512 model, at every real step
+    seconds_per_1000_steps: ClassVar[dict[str | None, float]] = {None: 300.0, "quick": 40.0}
     presets: ClassVar[dict[str, dict[str, Any]]] = {
         "paper": {},
         "quick": {

@@ -57,6 +57,8 @@ class MBMPC(ModelBasedAlgorithm):
             "initial_random_steps": 4000,
         },
     }
+    published_name = "RS"  # random shooting, as the published tables name it
+    seconds_per_1000_steps = {None: 120.0, "quick": 40.0}
     config: MBMPCConfig
 
     def __init__(self, task, config, seed, logger, device="cpu") -> None:

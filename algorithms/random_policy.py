@@ -25,6 +25,8 @@ class RandomPolicy(Algorithm):
     """
 
     Config = RandomConfig
+    family = "reference"
+    seconds_per_1000_steps = {None: 1.0}
 
     def _rng(self, *stream: int) -> np.random.Generator:
         # One generator per (purpose, env_steps): results do not depend on where a run resumed.

@@ -28,7 +28,7 @@ from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.noise import NormalActionNoise
 from torch import nn
 
-from algorithms import register
+from algorithms import register, register_unavailable
 from algorithms.base import Algorithm, AlgorithmConfig
 from benchmark.tasks.state import (
     env_state,
@@ -154,6 +154,7 @@ class SB3Algorithm(Algorithm):
 
     Config = SB3Config
     presets = {"paper": {"hyperparams": "paper"}, "zoo": {"hyperparams": "zoo"}}
+    family = "model-free"
     sb3_class: ClassVar[type[BaseAlgorithm]]
     key: ClassVar[str]
     config: SB3Config
@@ -278,16 +279,51 @@ def _attribute(obj: Any, dotted: str) -> Any:
     return obj
 
 
-def _register(name: str, sb3_class: type[BaseAlgorithm] | None, doc: str) -> None:
+def _register(
+    name: str,
+    sb3_class: type[BaseAlgorithm] | None,
+    doc: str,
+    seconds_per_1000_steps: float,
+    published_name: str | None = None,
+    off_policy: bool = False,
+) -> None:
     if sb3_class is None:
         return
-    cls = type(name.upper(), (SB3Algorithm,), {"sb3_class": sb3_class, "key": name, "__doc__": doc})
-    register(name)(cls)
+    facts = {
+        "sb3_class": sb3_class,
+        "key": name,
+        "__doc__": doc,
+        "seconds_per_1000_steps": {None: seconds_per_1000_steps},
+        "published_name": published_name,
+        "off_policy": off_policy,
+    }
+    register(name)(type(name.upper(), (SB3Algorithm,), facts))
 
 
-_register("ppo", PPO, "PPO (Stable-Baselines3), model-free baseline.")
-_register("trpo", TRPO, "TRPO (sb3-contrib), model-free baseline.")
-_register("ddpg", DDPG, "DDPG (Stable-Baselines3), model-free baseline.")
-_register("td3", TD3, "TD3 (Stable-Baselines3), model-free baseline (not in the paper).")
-_register("sac", SAC, "SAC (Stable-Baselines3), model-free baseline (not in the paper).")
-_register("a2c", A2C, "A2C (Stable-Baselines3), model-free baseline (not in the paper).")
+# Seconds per 1000 real steps: measured on the project's 2-core machine (docs/performance.md).
+_register("ppo", PPO, "PPO (Stable-Baselines3), model-free baseline.", 6, "PPO")
+_register("trpo", TRPO, "TRPO (sb3-contrib), model-free baseline.", 6, "TRPO")
+_register("ddpg", DDPG, "DDPG (Stable-Baselines3), model-free baseline.", 21, off_policy=True)
+_register(
+    "td3",
+    TD3,
+    "TD3 (Stable-Baselines3), model-free baseline (not in the paper).",
+    45,
+    "TD3",
+    off_policy=True,
+)
+_register(
+    "sac",
+    SAC,
+    "SAC (Stable-Baselines3), model-free baseline (not in the paper).",
+    70,
+    "SAC",
+    off_policy=True,
+)
+_register("a2c", A2C, "A2C (Stable-Baselines3), model-free baseline (not in the paper).", 8)
+register_unavailable(
+    "acktr",
+    "model-free",
+    "a baseline of the paper with no implementation in Stable-Baselines3 or sb3-contrib; "
+    "not run, shown as such in the tables",
+)

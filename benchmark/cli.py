@@ -6,18 +6,13 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from algorithms import UnknownAlgorithmError, get_algorithm, list_algorithms
+from algorithms import UnknownAlgorithmError, get_algorithm, list_algorithms, list_unavailable
 from benchmark.config import parse_assignments
 from benchmark.errors import ConfigError, DiskFullError, RunDirError
 from benchmark.tasks import TASKS, UnknownTaskError, list_tasks
 
 USAGE_ERRORS = (ConfigError, UnknownTaskError, UnknownAlgorithmError, RunDirError)
 """Errors caused by the user's input: one line on stderr, exit code 2, nothing written."""
-
-NOT_AVAILABLE = {
-    "acktr": "baseline of the paper with no implementation in Stable-Baselines3 or sb3-contrib; "
-    "not run, shown as such in the tables",
-}
 
 
 def _first_line(text: str | None) -> str:
@@ -30,8 +25,8 @@ def cmd_list(args: argparse.Namespace) -> int:
         cls = get_algorithm(name)
         presets = f" [presets: {', '.join(sorted(cls.presets))}]" if cls.presets else ""
         print(f"  {name:12s} {_first_line(cls.__doc__)}{presets}")
-    for name, why in NOT_AVAILABLE.items():
-        print(f"  {name:12s} (not available) {why}")
+    for missing in list_unavailable():
+        print(f"  {missing.name:12s} (not available) {missing.reason}")
     print("tasks:")
     for name in list_tasks():
         spec = TASKS[name]
@@ -124,8 +119,9 @@ def cmd_plasticity(args: argparse.Namespace) -> int:
 
     from benchmark.analysis.plasticity import plasticity_grid
     from benchmark.analysis.plots import plasticity_heatmaps
+    from benchmark.run import load_run_algorithm
 
-    grid = plasticity_grid(args.run_dir, n=args.grid)
+    grid = plasticity_grid(load_run_algorithm(args.run_dir), n=args.grid)
     paths = plasticity_heatmaps(grid, Path(args.out), args.note or "")
     print("\n".join(map(str, paths)))
     return 0
@@ -141,7 +137,7 @@ def cmd_tables(args: argparse.Namespace) -> int:
     horizons = dict(item.split("=") for item in args.horizon or [])
     horizons = {k: int(v) for k, v in horizons.items()}
     final = tables.final_returns(table, horizons)
-    note = " ".join(f"{v}." for v in tables.NOT_AVAILABLE.values())
+    note = tables.not_available_note()
     written = tables.write_table(
         final, out / "final_returns", f"Final evaluation return, mean ± std over seeds. {note}"
     )

@@ -18,6 +18,7 @@ import numpy as np
 import torch
 
 from algorithms import Algorithm, AlgorithmConfig, get_algorithm
+from benchmark import layout
 from benchmark.config import (
     apply_overrides,
     fields_of,
@@ -26,6 +27,7 @@ from benchmark.config import (
     unknown_key_error,
 )
 from benchmark.errors import ConfigError, DiskFullError, RunDirError
+from benchmark.logger import NullLogger
 from benchmark.rundir import (
     DirectoryLogger,
     Evaluator,
@@ -124,8 +126,11 @@ def resolve_run(
     return ResolvedRun(algorithm_cls, task_obj, algorithm_config, run_config, config)
 
 
-def default_run_dir(config: dict[str, Any], root: str | Path = "results/runs/manual") -> Path:
-    return Path(root) / config["task"] / config["algo"] / f"seed{config['seed']}"
+def default_run_dir(config: dict[str, Any], root: str | Path = layout.DEFAULT_RUNS_ROOT) -> Path:
+    """Where ``mbbench run`` writes a run without ``--out``: experiment ``manual``."""
+    return layout.run_dir(
+        root, layout.MANUAL_EXPERIMENT, config["task"], config["algo"], config["seed"]
+    )
 
 
 def _config_diff(old: dict[str, Any], new: dict[str, Any], prefix: str = "") -> list[str]:
@@ -155,6 +160,29 @@ def check_run_dir(run_dir: RunDir, config: dict[str, Any]) -> str:
     ):
         raise RunDirError(f"{run_dir.path} is not empty and holds no run; choose another --out")
     return "new"
+
+
+def load_run_algorithm(run_dir: str | Path) -> Algorithm:
+    """Rebuild a run's algorithm from its config.yaml and load its checkpoint (for analysis
+    of a trained agent); its logger evaluates and records nothing."""
+    run = RunDir(run_dir)
+    config = run.read_config()
+    checkpoint = run.load_checkpoint()
+    if checkpoint is None:
+        raise RunDirError(f"{run.path}: no checkpoint to analyse")
+    overrides = {
+        **{f"algo.{k}": v for k, v in config["algorithm"].items()},
+        **{f"run.{k}": v for k, v in config["run"].items()},
+        **{f"env.{k}": v for k, v in config["env"].items()},
+    }
+    resolved = resolve_run(
+        config["algo"], config["task"], config["seed"], config["steps"], overrides
+    )
+    algorithm = resolved.algorithm_cls(
+        resolved.task, resolved.algorithm_config, config["seed"], NullLogger()
+    )
+    algorithm.load_state_dict(checkpoint["algorithm"])
+    return algorithm
 
 
 def seed_everything(seed: int) -> None:
@@ -194,6 +222,7 @@ def execute(
     else:
         meta = {**run_dir.read_meta(), "status": "running", "error": None, "ended": None}
         meta["resumes"] = int(meta.get("resumes", 0)) + (checkpoint is not None)
+    meta["horizon"] = resolved.task.horizon  # for analysis, which reads run directories only
     if os.environ.get("SLURM_JOB_ID"):  # provenance: every SLURM job that worked on this run
         meta["slurm_job_ids"] = [*meta.get("slurm_job_ids", []), os.environ["SLURM_JOB_ID"]]
     run_dir.write_meta(meta)

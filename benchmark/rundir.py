@@ -37,7 +37,7 @@ CONFIG = "config.yaml"
 META = "meta.json"
 CHECKPOINT = "checkpoint.pt"
 REQUIRED_COLUMNS = ["env_steps", "wall_time_s", "return_mean", "return_std", "eval_episodes"]
-CHECKPOINT_FORMAT = 1
+CHECKPOINT_FORMAT = 2
 """Version of the checkpoint layout; a checkpoint of a newer format is refused."""
 
 

@@ -43,7 +43,9 @@ def test_fit_beats_the_mean_predictor_by_5x_on_held_out_data(cheetah):
     ensemble = make_ensemble(task, num_models=3, hidden_sizes=(256, 256), max_epochs=25)
     info = ensemble.fit(obs[train], act[train], next_obs[train])
     assert np.isfinite(info["train_loss"]) and np.isfinite(info["valid_loss"])
-    target = (next_obs[test] - obs[test] - ensemble.delta_mean) / ensemble.delta_std
+    target = (
+        next_obs[test] - obs[test] - ensemble.normalizer.delta_mean
+    ) / ensemble.normalizer.delta_std
     with torch.no_grad():
         model_mse = np.mean(
             [
@@ -63,8 +65,8 @@ def test_frozen_fast_path_equals_the_trained_networks(cheetah):
     with torch.no_grad():
         for k in range(2):
             slow = obs[:100] + (
-                ensemble.normalized_delta(k, obs[:100], act[:100]) * ensemble.delta_std
-                + ensemble.delta_mean
+                ensemble.normalized_delta(k, obs[:100], act[:100]) * ensemble.normalizer.delta_std
+                + ensemble.normalizer.delta_mean
             )
             torch.testing.assert_close(fast[k], slow, rtol=1e-4, atol=1e-4)
 
@@ -122,12 +124,14 @@ def test_bias_option_shifts_predictions_by_the_drawn_bias(cheetah):
     shifted = ensemble.predict(obs[:50], act[:50])
     for k in range(3):
         torch.testing.assert_close(
-            shifted[k] - clean[k], (bias[k] * ensemble.delta_std).expand(50, -1)
+            shifted[k] - clean[k], (bias[k] * ensemble.normalizer.delta_std).expand(50, -1)
         )
     assert not torch.equal(ensemble.sample_bias(1.0, 0.0), bias)  # resampled on request
     ensemble.sample_bias(0.5, 0.1)
     noisy = ensemble.predict(obs[:2000], act[:2000])
-    residual = (noisy[0] - clean_pred(ensemble, obs[:2000], act[:2000])) / ensemble.delta_std
+    residual = (
+        noisy[0] - clean_pred(ensemble, obs[:2000], act[:2000])
+    ) / ensemble.normalizer.delta_std
     assert abs(float(residual.mean()) - float(ensemble.bias[0])) < 0.01
     assert abs(float(residual.std()) - 0.1) < 0.01
     ensemble.sample_bias(0.0, 0.0)

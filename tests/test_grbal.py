@@ -67,7 +67,8 @@ def test_adaptation_lowers_the_k_step_error_on_held_out_windows(algo):
     (obs, act, next_obs), _, ends = collect_real(
         held_out.task.make_env(), lambda _: rng.uniform(low, high), 1500, reset_seed=123
     )
-    held_out.buffer.add(obs, act, next_obs, ends, rng, valid_fraction=0.0)
+    held_out.buffer.valid_fraction = 0.0  # every episode in the training split
+    held_out.buffer.add(obs, act, next_obs, ends, rng)
     algorithm.buffer = held_out.buffer
     before, after = algorithm.validation_losses(held_out.buffer.window_starts(12, validation=False))
     assert after < 0.5 * before, (before, after)

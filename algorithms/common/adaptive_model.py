@@ -21,40 +21,12 @@ from __future__ import annotations
 
 import math
 from abc import ABC, abstractmethod
-from dataclasses import dataclass
 
 import torch
 from torch import nn
 
+from algorithms.common.nets import Normalizer, mlp_forward, xavier_uniform
 from algorithms.common.planning import Predictor
-
-
-@dataclass
-class Normalizer:
-    """z-scoring of model inputs and of the observation change."""
-
-    input_mean: torch.Tensor
-    input_std: torch.Tensor
-    delta_mean: torch.Tensor
-    delta_std: torch.Tensor
-
-    @classmethod
-    def identity(cls, input_dim: int, obs_dim: int) -> Normalizer:
-        return cls(
-            torch.zeros(input_dim), torch.ones(input_dim), torch.zeros(obs_dim), torch.ones(obs_dim)
-        )
-
-    @classmethod
-    def fit(cls, inputs: torch.Tensor, deltas: torch.Tensor) -> Normalizer:
-        eps = 1e-8
-        return cls(inputs.mean(0), inputs.std(0) + eps, deltas.mean(0), deltas.std(0) + eps)
-
-    def state(self) -> dict[str, torch.Tensor]:
-        return dict(vars(self))
-
-    @classmethod
-    def from_state(cls, state: dict[str, torch.Tensor]) -> Normalizer:
-        return cls(**state)
 
 
 class AdaptiveModel(nn.Module, ABC):
@@ -72,21 +44,17 @@ class AdaptiveModel(nn.Module, ABC):
 
     def fit_normalizer(self, obs: torch.Tensor, act: torch.Tensor, next_obs: torch.Tensor) -> None:
         self.normalizer = Normalizer.fit(
-            self.model_input(obs, act, normalize=False), next_obs - obs
+            self.model_input(obs, act, normalize=False), next_obs - obs, std_eps=1e-8
         )
 
     def model_input(
         self, obs: torch.Tensor, act: torch.Tensor, normalize: bool = True
     ) -> torch.Tensor:
         x = torch.cat([obs[..., self.input_dims], act], dim=-1)
-        if normalize:
-            n = self.normalizer
-            x = (x - n.input_mean.to(x)) / n.input_std.to(x)
-        return x
+        return self.normalizer.inputs(x) if normalize else x
 
     def target(self, obs: torch.Tensor, next_obs: torch.Tensor) -> torch.Tensor:
-        n = self.normalizer
-        return (next_obs - obs - n.delta_mean.to(obs)) / n.delta_std.to(obs)
+        return self.normalizer.delta(next_obs - obs)
 
     def next_obs(self, obs: torch.Tensor, normalized_delta: torch.Tensor) -> torch.Tensor:
         n = self.normalizer
@@ -112,11 +80,6 @@ class AdaptiveModel(nn.Module, ABC):
         L = 0: not adapted), as ``(obs [N, d], act [N, a]) -> next_obs [N, d]``."""
 
 
-def _xavier(n_in: int, n_out: int, generator: torch.Generator) -> torch.Tensor:
-    bound = math.sqrt(6.0 / (n_in + n_out))
-    return torch.empty(n_in, n_out).uniform_(-bound, bound, generator=generator)
-
-
 class GradientAdaptiveModel(AdaptiveModel):
     """GrBAL's model: an MLP whose parameters take one gradient step on the past loss."""
 
@@ -134,7 +97,10 @@ class GradientAdaptiveModel(AdaptiveModel):
         super().__init__(obs_dim, act_dim, input_dims)
         sizes = [self.input_dim, *hidden_sizes, obs_dim]
         self.weights = nn.ParameterList(
-            [nn.Parameter(_xavier(a, b, generator)) for a, b in zip(sizes, sizes[1:], strict=False)]
+            [
+                nn.Parameter(xavier_uniform(a, b, generator))
+                for a, b in zip(sizes, sizes[1:], strict=False)
+            ]
         )
         self.biases = nn.ParameterList([nn.Parameter(torch.zeros(b)) for b in sizes[1:]])
         # One step size per parameter tensor, stored as a log so it stays positive.
@@ -150,15 +116,7 @@ class GradientAdaptiveModel(AdaptiveModel):
         """MLP forward. Parameters may carry a leading batch dimension (one set per window);
         then ``x`` is [B, n, in]."""
         n_layers = len(params) // 2
-        weights, biases = params[:n_layers], params[n_layers:]
-        for i, (w, b) in enumerate(zip(weights, biases, strict=True)):
-            if w.dim() == 3:
-                x = torch.baddbmm(b.unsqueeze(1), x, w)
-            else:
-                x = x @ w + b
-            if i < n_layers - 1:
-                x = torch.relu(x)
-        return x
+        return mlp_forward(x, params[:n_layers], params[n_layers:], torch.relu)
 
     def _adapt(
         self, params: list[torch.Tensor], x: torch.Tensor, y: torch.Tensor, create_graph: bool

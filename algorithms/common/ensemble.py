@@ -23,6 +23,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from algorithms.base import AlgorithmConfig
+from algorithms.common.nets import Normalizer, xavier_uniform
 from benchmark.config import param
 
 
@@ -55,9 +56,7 @@ class _WNLinear(nn.Module):
 
     def __init__(self, n_in: int, n_out: int, weight_norm: bool, generator: torch.Generator):
         super().__init__()
-        v = torch.empty(n_out, n_in)
-        bound = math.sqrt(6.0 / (n_in + n_out))  # Xavier (Glorot) uniform
-        v.uniform_(-bound, bound, generator=generator)
+        v = xavier_uniform(n_out, n_in, generator)
         self.v = nn.Parameter(v)
         self.g = nn.Parameter(v.norm(dim=1)) if weight_norm else None
         self.bias = nn.Parameter(torch.zeros(n_out))
@@ -237,11 +236,8 @@ class DynamicsEnsemble(nn.Module):
         self.models = nn.ModuleList(
             _MLP(sizes, config.weight_norm, self.generator) for _ in range(config.num_models)
         )
-        self.register_buffer("in_mean", torch.zeros(n_in))
-        self.register_buffer("in_std", torch.ones(n_in))
-        self.register_buffer("delta_mean", torch.zeros(obs_dim))
-        self.register_buffer("delta_std", torch.ones(obs_dim))
         self.to(self.device)
+        self.normalizer = Normalizer.identity(n_in, obs_dim).to(self.device)
         self.optimizers = [
             torch.optim.Adam(m.parameters(), lr=config.learning_rate) for m in self.models
         ]
@@ -259,16 +255,11 @@ class DynamicsEnsemble(nn.Module):
         self, obs: torch.Tensor, act: torch.Tensor, next_obs: torch.Tensor
     ) -> None:
         """Recompute the z-score statistics from data (std floored at 1e-6)."""
-        inputs, delta = self._inputs(obs, act), next_obs - obs
-        self.in_mean.copy_(inputs.mean(0))
-        self.in_std.copy_(inputs.std(0).clamp_min(1e-6))
-        self.delta_mean.copy_(delta.mean(0))
-        self.delta_std.copy_(delta.std(0).clamp_min(1e-6))
+        self.normalizer = Normalizer.fit(self._inputs(obs, act), next_obs - obs, std_floor=1e-6)
 
     def normalized_delta(self, k: int, obs: torch.Tensor, act: torch.Tensor) -> torch.Tensor:
         """Model k's prediction of the normalized delta (differentiable; for training)."""
-        x = (self._inputs(obs, act) - self.in_mean) / self.in_std
-        return self.models[k](x)
+        return self.models[k](self.normalizer.inputs(self._inputs(obs, act)))
 
     def fit(
         self, obs: torch.Tensor, act: torch.Tensor, next_obs: torch.Tensor
@@ -285,7 +276,7 @@ class DynamicsEnsemble(nn.Module):
         if n - n_valid < 1:
             raise ValueError(f"need at least 2 transitions to fit the ensemble, got {n}")
         self.set_normalization(obs, act, next_obs)
-        target = (next_obs - obs - self.delta_mean) / self.delta_std
+        target = self.normalizer.delta(next_obs - obs)
         splits = [torch.randperm(n, generator=self.generator).to(self.device) for _ in self.models]
         train_idx = [s[n_valid:] for s in splits]
         valid_idx = [s[:n_valid] for s in splits]
@@ -339,19 +330,20 @@ class DynamicsEnsemble(nn.Module):
     def frozen(self, grouped_impl: Literal["loop", "bmm"] = "bmm") -> FrozenEnsemble:
         """Inference view with normalization folded into the weights (see FrozenEnsemble)."""
         n_in_obs = len(self.input_obs_dims)
+        norm = self.normalizer
         per_model = []
         for model in self.models:
             layers = [(layer.weight().t(), layer.bias) for layer in model.layers]
             w1, b1 = layers[0]
-            w1 = w1 / self.in_std.unsqueeze(1)  # x_norm = (x - mean) / std
-            b1 = b1 - self.in_mean @ w1
+            w1 = w1 / norm.input_std.unsqueeze(1)  # x_norm = (x - mean) / std
+            b1 = b1 - norm.input_mean @ w1
             w_in = torch.zeros(self.obs_dim + self.act_dim, w1.shape[1], device=w1.device)
             w_in[self.input_obs_dims] = w1[:n_in_obs]
             w_in[self.obs_dim :] = w1[n_in_obs:]
             w_out, b_out = layers[-1]
             hidden = [
                 *layers[1:-1],
-                (w_out * self.delta_std, b_out * self.delta_std + self.delta_mean),
+                (w_out * norm.delta_std, b_out * norm.delta_std + norm.delta_mean),
             ]
             per_model.append((w_in, b1, hidden))
         view = FrozenEnsemble(
@@ -364,7 +356,7 @@ class DynamicsEnsemble(nn.Module):
                 )
                 for i in range(len(per_model[0][2]))
             ],
-            self.delta_std.clone(),
+            norm.delta_std.clone(),
             self.config.prediction_clip,
             grouped_impl,
         )
@@ -395,6 +387,7 @@ class DynamicsEnsemble(nn.Module):
         """Weights, optimizer states and RNG state, for checkpoints."""
         return {
             "weights": self.state_dict(),
+            "normalizer": self.normalizer.state(),
             "optimizers": [o.state_dict() for o in self.optimizers],
             "generator": self.generator.get_state(),
             "bias": self.bias,
@@ -403,6 +396,7 @@ class DynamicsEnsemble(nn.Module):
 
     def load_state(self, state: dict[str, Any]) -> None:
         self.load_state_dict(state["weights"])
+        self.normalizer = Normalizer.from_state(state["normalizer"]).to(self.device)
         for optimizer, s in zip(self.optimizers, state["optimizers"], strict=True):
             optimizer.load_state_dict(s)
         self.generator.set_state(state["generator"])

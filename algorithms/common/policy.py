@@ -13,6 +13,8 @@ import math
 import torch
 from torch import nn
 
+from algorithms.common.nets import mlp_forward, xavier_uniform
+
 Params = dict[str, torch.Tensor]
 LOG_2PI = math.log(2 * math.pi)
 
@@ -47,9 +49,7 @@ class GaussianMLPPolicy(nn.Module):
         self.n_layers = len(sizes) - 1
         self.params = nn.ParameterDict()
         for i, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:], strict=True)):
-            bound = math.sqrt(6.0 / (n_in + n_out))
-            w = torch.empty(n_in, n_out).uniform_(-bound, bound, generator=generator)
-            self.params[f"w{i}"] = nn.Parameter(w)
+            self.params[f"w{i}"] = nn.Parameter(xavier_uniform(n_in, n_out, generator))
             self.params[f"b{i}"] = nn.Parameter(torch.zeros(n_out))
         self.params["log_std"] = nn.Parameter(torch.full((act_dim,), math.log(init_std)))
 
@@ -59,15 +59,9 @@ class GaussianMLPPolicy(nn.Module):
     def mean(self, obs: torch.Tensor, params: Params) -> torch.Tensor:
         """Action means; obs [..., obs_dim] (with [T, N, obs_dim] for task-batched params)."""
         h = obs[..., self._input_slice] if self._input_slice else obs[..., self.input_dims]
-        for i in range(self.n_layers):
-            w, b = params[f"w{i}"], params[f"b{i}"]
-            if w.dim() == 3:  # one set of weights per task: h is [T, N, in]
-                h = torch.baddbmm(b.unsqueeze(-2), h, w)
-            else:
-                h = torch.matmul(h, w) + b
-            if i < self.n_layers - 1:
-                h = torch.tanh(h)
-        return h
+        layers = range(self.n_layers)
+        weights, biases = [params[f"w{i}"] for i in layers], [params[f"b{i}"] for i in layers]
+        return mlp_forward(h, weights, biases, torch.tanh)
 
     @staticmethod
     def _log_std(params: Params, like: torch.Tensor) -> torch.Tensor:

@@ -12,9 +12,20 @@ from pathlib import Path
 import pandas as pd
 
 from benchmark.errors import RunDirError
+from benchmark.layout import parse_run_dir
 from benchmark.rundir import RunDir, read_progress
 
-ID_COLUMNS = ["experiment", "task", "algo", "algorithm", "seed", "status", "error", "run_dir"]
+ID_COLUMNS = [
+    "experiment",
+    "task",
+    "algo",
+    "algorithm",
+    "seed",
+    "horizon",
+    "status",
+    "error",
+    "run_dir",
+]
 """``algo`` is the run's label (its directory in results/runs/<experiment>/<task>/<label>/,
 e.g. ``mbmpo_bias0.5``); ``algorithm`` the registered algorithm it ran."""
 
@@ -33,14 +44,14 @@ def aggregate(root: str | Path, warn: bool = True) -> pd.DataFrame:
         try:
             meta = run.read_meta()
             config = run.read_config()
-            parts = run.path.relative_to(root).parts
-            standard = len(parts) == 4
+            location = parse_run_dir(root, run.path)
             ids |= {
-                "experiment": parts[0] if standard else "",
+                "experiment": location.experiment if location else "",
                 "task": config["task"],
-                "algo": parts[2] if standard else config["algo"],
+                "algo": location.label if location else config["algo"],
                 "algorithm": config["algo"],
                 "seed": int(config["seed"]),
+                "horizon": meta.get("horizon", ""),  # older runs did not record it
                 "status": meta.get("status", "unknown"),
                 "error": meta.get("error") or "",
             }

@@ -17,10 +17,17 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from algorithms import algorithms_of_family
+
 ScoreArrays = dict[str, np.ndarray]
 """task -> scores of one algorithm's runs on that task."""
 
-MODEL_FREE = ("ppo", "trpo", "ddpg", "sac", "td3", "a2c")
+
+def model_free_algorithms() -> list[str]:
+    """The registered model-free algorithms (a fact of each algorithm's class)."""
+    return algorithms_of_family("model-free")
+
+
 BOOTSTRAP_SEED = 0
 
 
@@ -142,12 +149,14 @@ def normalization_bounds(
     for task in tasks:
         rnd = score_arrays(table, "random", [task])[task]
         best = [
-            s.mean() for algo in MODEL_FREE if len(s := score_arrays(table, algo, [task])[task])
+            s.mean()
+            for algo in model_free_algorithms()
+            if len(s := score_arrays(table, algo, [task])[task])
         ]
         if not len(rnd) or not best:
             raise ValueError(
                 f"{task}: normalized scores need finished 'random' runs and at least one "
-                f"model-free baseline ({', '.join(MODEL_FREE)}) in the results"
+                f"model-free baseline ({', '.join(model_free_algorithms())}) in the results"
             )
         low[task], high[task] = float(rnd.mean()), float(max(best))
         if high[task] <= low[task]:

@@ -11,13 +11,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from benchmark.analysis.stats import MODEL_FREE, return_at
+from algorithms import UnknownAlgorithmError, get_algorithm, list_unavailable
+from benchmark.analysis.stats import model_free_algorithms, return_at
 from benchmark.rundir import atomic_write_text
-from benchmark.tasks import TASKS
 
-NOT_AVAILABLE = {"acktr": "ACKTR: no implementation in SB3 or sb3-contrib; not run"}
-
-# Suite task -> env name in the published table; suite algorithm -> published algorithm name.
+# Suite task -> env name in the published table (an algorithm's published name is a fact of
+# its registered class: ``published_name``).
 PUBLISHED_ENV = {
     "halfcheetah": "HalfCheetah",
     "hopper": "Hopper",
@@ -25,15 +24,28 @@ PUBLISHED_ENV = {
     "ant": "Ant",
     "swimmer": "Swimmer",
 }
-PUBLISHED_ALGO = {
-    "mbmpo": "MB-MPO",
-    "metrpo": "ME-TRPO",
-    "ppo": "PPO",
-    "trpo": "TRPO",
-    "td3": "TD3",
-    "sac": "SAC",
-    "mbmpc": "RS",
-}
+
+
+def published_name(algorithm: str) -> str:
+    """The registered algorithm's name in the published table ('' if it has none there, or
+    is no longer registered)."""
+    try:
+        return get_algorithm(algorithm).published_name or ""
+    except UnknownAlgorithmError:
+        return ""
+
+
+def not_available_note() -> str:
+    """One sentence per baseline of the paper that is listed but not available."""
+    return " ".join(f"{m.name.upper()}: {m.reason}." for m in list_unavailable())
+
+
+def _horizon(value: object) -> int | None:
+    """A run's recorded horizon (None where it was not recorded)."""
+    try:
+        return int(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return None
 
 
 def published_returns() -> pd.DataFrame:
@@ -56,6 +68,7 @@ def run_summaries(table: pd.DataFrame) -> pd.DataFrame:
                 "algorithm": first.get("algorithm", first["algo"]),
                 "seed": first["seed"],
                 "final_steps": int(curve["env_steps"].max()),
+                "horizon": _horizon(first.get("horizon")),
                 "final_return": return_at(curve, None),
                 "run_dir": run_dir,
             }
@@ -75,10 +88,10 @@ def final_returns(table: pd.DataFrame, horizons: dict[str, int] | None = None) -
     for (experiment, task, algo), group in grouped:
         algorithm = group["algorithm"].iloc[0]
         steps = int(group["final_steps"].median())
-        horizon = (horizons or {}).get(experiment, TASKS[task].horizon if task in TASKS else None)
+        horizon = (horizons or {}).get(experiment, group["horizon"].iloc[0])
         candidates = published[
             (published["env"] == PUBLISHED_ENV.get(task, ""))
-            & (published["algorithm"] == PUBLISHED_ALGO.get(algorithm, ""))
+            & (published["algorithm"] == published_name(algorithm))
         ]
         match = candidates[(candidates["timesteps"] == steps) & (candidates["horizon"] == horizon)]
         if len(match):
@@ -132,7 +145,7 @@ def samples_needed(table: pd.DataFrame, fraction: float = 0.9) -> pd.DataFrame:
     done = table[table["status"] == "done"]
     rows = []
     for (experiment, task), group in runs.groupby(["experiment", "task"]):
-        model_free = group[group["algorithm"].isin(MODEL_FREE)]
+        model_free = group[group["algorithm"].isin(model_free_algorithms())]
         if model_free.empty:
             continue
         best_algo, best = max(

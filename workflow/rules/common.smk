@@ -3,6 +3,11 @@ import json
 import shlex
 import sys
 
+# Only light imports while the workflow is parsed (every SLURM job parses it again): the
+# layout module; the algorithm registry (torch, SB3) is imported when a job's resources are
+# computed, and the configuration check runs once, at the start of a real run (onstart).
+from benchmark import layout
+
 RESULTS = config["results"]
 # The suite's CLI from the interpreter running Snakemake: works without an activated venv.
 MBBENCH = f"{sys.executable} -m benchmark.cli"
@@ -27,7 +32,7 @@ def training_jobs():
 
 
 def run_dir(exp, task, algo, seed):
-    return f"{RESULTS}/runs/{exp}/{task}/{algo}/seed{seed}"
+    return str(layout.run_dir(f"{RESULTS}/runs", exp, task, algo, seed))
 
 
 def done_markers():
@@ -76,7 +81,8 @@ def check_training_jobs():
             ) from None
 
 
-check_training_jobs()
+onstart:
+    check_training_jobs()
 
 
 def figure_experiments():
@@ -96,31 +102,9 @@ def figure_files():
 TABLES = [f"{RESULTS}/tables/final_returns.md", f"{RESULTS}/tables/samples_needed.md"]
 
 
-# What a training job asks a scheduler for, from its budget. Seconds per 1000 real steps of
-# one single-threaded run, measured on the project's 2-core machine (docs/performance.md),
-# by algorithm and preset (None: the algorithm's defaults, i.e. its paper settings).
-SECONDS_PER_1000_STEPS = {
-    ("random", None): 1,
-    ("mbmpo", None): 150,  # paper: ~100 s/1000 steps in the first iteration; the fit grows
-    ("mbmpo", "quick"): 55,
-    ("mbmpc", None): 120,
-    ("mbmpc", "quick"): 40,
-    ("grbal", None): 300,  # adapt + plan 1000 x 10 on a 512x512 model at every real step
-    ("grbal", "quick"): 40,
-    ("rebal", None): 300,
-    ("rebal", "quick"): 40,
-    ("ppo", None): 6,
-    ("trpo", None): 6,
-    ("a2c", None): 8,
-    ("ddpg", None): 21,
-    ("td3", None): 45,
-    ("sac", None): 70,
-}
-SECONDS_PER_1000_STEPS[("metrpo", None)] = SECONDS_PER_1000_STEPS[("mbmpo", None)]
-SECONDS_PER_1000_STEPS[("metrpo", "quick")] = SECONDS_PER_1000_STEPS[("mbmpo", "quick")]
-UNKNOWN_ALGORITHM_SECONDS_PER_1000_STEPS = 150  # a user's algorithm: as slow as MB-MPO
+# What a training job asks a scheduler for, from its budget and the algorithm's measured speed
+# (``seconds_per_1000_steps`` and ``off_policy``, facts of each registered algorithm class).
 RUNTIME_MARGIN = 2.0  # machines differ, clusters are busy
-OFF_POLICY = {"ddpg", "td3", "sac"}
 
 
 def job_budget(wildcards):
@@ -129,14 +113,17 @@ def job_budget(wildcards):
     return algo, preset, steps
 
 
+def algorithm_class(name):
+    from algorithms import get_algorithm
+
+    return get_algorithm(name)
+
+
 def train_runtime_min(wildcards, attempt):
     """Minutes to ask for: measured speed x budget x margin, at least 10; a retry (after a
     time-out, say) asks for ``attempt`` times as much."""
     name, preset, steps = job_budget(wildcards)
-    rate = SECONDS_PER_1000_STEPS.get(
-        (name, preset),
-        SECONDS_PER_1000_STEPS.get((name, None), UNKNOWN_ALGORITHM_SECONDS_PER_1000_STEPS),
-    )
+    rate = algorithm_class(name).seconds_per_1000(preset)
     return attempt * max(10, round(steps / 1000 * rate * RUNTIME_MARGIN / 60))
 
 
@@ -146,6 +133,6 @@ def train_mem_mb(wildcards, attempt):
     a checkpoint is written (at most ~1 KB per stored transition on every task)."""
     name, _, steps = job_budget(wildcards)
     memory = 2000
-    if name in OFF_POLICY:
+    if algorithm_class(name).off_policy:
         memory += 2 * min(steps, 1_000_000) // 1000
     return memory * attempt
