@@ -143,6 +143,59 @@ class MBMPO(ModelBasedAlgorithm):
         self.start_states = self._reset_states(4096)
         self.real_envs: list[Any] = []
 
+    # ------------------------------------------- Algorithm 1's steps (the loop: RealDataAlgorithm)
+    # Each iteration: collect real rollouts with the adapted policies (the first: random
+    # actions), fit the ensemble (ModelBasedAlgorithm.fit_model), ``improve`` = meta steps,
+    # evaluate the pre-update policy when an evaluation point is due, checkpoint.
+    @property
+    def steps_per_iteration(self) -> int:
+        return self.config.num_tasks * self.config.real_rollouts_per_task * self.task.horizon
+
+    def collect_with_policy(self, n_steps: int) -> list[float]:
+        return self._collect_adapted(n_steps)
+
+    def improve(self) -> dict[str, float]:
+        """``meta_steps`` meta steps in the freshly fitted models; their mean diagnostics
+        (times summed)."""
+        cfg = self.config
+        if cfg.model_bias_max > 0 or cfg.model_noise_std > 0:
+            self.ensemble.sample_bias(cfg.model_bias_max, cfg.model_noise_std)
+        frozen = self.ensemble.frozen()
+        steps = [self.meta_step(frozen) for _ in range(cfg.meta_steps)]
+        stats = {
+            key: float(np.sum(values) if key.startswith("time_") else np.mean(values))
+            for key, values in ((key, [s[key] for s in steps]) for key in steps[0])
+        }
+        stats["imagined_return_post_last"] = steps[-1]["imagined_return_post"]
+        return stats
+
+    def evaluate(self) -> tuple[float, float, dict[str, float]]:
+        """The pre-update policy, as the paper reports: its mean action's return, and (what
+        the paper plotted) its stochastic return."""
+        params = detach_params(self.policy.base_params())
+
+        def act_mean(obs: np.ndarray) -> np.ndarray:
+            o = torch.as_tensor(obs, dtype=torch.float32, device=self.device)
+            with torch.no_grad():
+                return self.policy.mean(o, params).cpu().numpy().astype(np.float64)
+
+        eval_gen = self.evaluation_generator()
+
+        def act_sample(obs: np.ndarray) -> np.ndarray:
+            o = torch.as_tensor(obs, dtype=torch.float32, device=self.device)
+            act, _ = self.policy.sample(o, params, eval_gen)
+            return act.cpu().numpy().astype(np.float64)
+
+        mean, std = self.logger.evaluate(act_mean)
+        stochastic, _ = self.logger.evaluate(act_sample)
+        policy_std = float(self.policy.params["log_std"].detach().exp().mean())
+        return mean, std, {"eval_stochastic_return": stochastic, "policy_std": policy_std}
+
+    def close(self) -> None:
+        for env in self.real_envs:
+            env.close()
+        self.real_envs = []
+
     # ----------------------------------------------------------------- real environment
     def _reset_states(self, n: int) -> torch.Tensor:
         """Initial observations of the real env, the start states of imagined rollouts."""
@@ -296,56 +349,6 @@ class MBMPO(ModelBasedAlgorithm):
             "inner_kl": inner_kl,
             **{f"time_{k}_s": v for k, v in timings.items()},
         }
-
-    # ----------------------------------------------------------------- the algorithm's steps
-    @property
-    def steps_per_iteration(self) -> int:
-        return self.config.num_tasks * self.config.real_rollouts_per_task * self.task.horizon
-
-    def collect_with_policy(self, n_steps: int) -> list[float]:
-        return self._collect_adapted(n_steps)
-
-    def improve(self) -> dict[str, float]:
-        """``meta_steps`` meta steps in the freshly fitted models; their mean diagnostics
-        (times summed)."""
-        cfg = self.config
-        if cfg.model_bias_max > 0 or cfg.model_noise_std > 0:
-            self.ensemble.sample_bias(cfg.model_bias_max, cfg.model_noise_std)
-        frozen = self.ensemble.frozen()
-        steps = [self.meta_step(frozen) for _ in range(cfg.meta_steps)]
-        stats = {
-            key: float(np.sum(values) if key.startswith("time_") else np.mean(values))
-            for key, values in ((key, [s[key] for s in steps]) for key in steps[0])
-        }
-        stats["imagined_return_post_last"] = steps[-1]["imagined_return_post"]
-        return stats
-
-    def evaluate(self) -> tuple[float, float, dict[str, float]]:
-        """The pre-update policy, as the paper reports: its mean action's return, and (what
-        the paper plotted) its stochastic return."""
-        params = detach_params(self.policy.base_params())
-
-        def act_mean(obs: np.ndarray) -> np.ndarray:
-            o = torch.as_tensor(obs, dtype=torch.float32, device=self.device)
-            with torch.no_grad():
-                return self.policy.mean(o, params).cpu().numpy().astype(np.float64)
-
-        eval_gen = self.evaluation_generator()
-
-        def act_sample(obs: np.ndarray) -> np.ndarray:
-            o = torch.as_tensor(obs, dtype=torch.float32, device=self.device)
-            act, _ = self.policy.sample(o, params, eval_gen)
-            return act.cpu().numpy().astype(np.float64)
-
-        mean, std = self.logger.evaluate(act_mean)
-        stochastic, _ = self.logger.evaluate(act_sample)
-        policy_std = float(self.policy.params["log_std"].detach().exp().mean())
-        return mean, std, {"eval_stochastic_return": stochastic, "policy_std": policy_std}
-
-    def close(self) -> None:
-        for env in self.real_envs:
-            env.close()
-        self.real_envs = []
 
     # ----------------------------------------------------------------- checkpoints
     def state_dict(self) -> dict[str, Any]:

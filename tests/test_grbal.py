@@ -95,3 +95,16 @@ def test_grbal_beats_non_adaptive_mbmpc_where_actions_get_mirrored(tmp_path):
     adaptive = float(rows(tmp_path / "grbal")[-1]["return_mean"])
     fixed = float(rows(tmp_path / "mbmpc")[-1]["return_mean"])
     assert adaptive > fixed + 15, (adaptive, fixed)
+
+
+def test_an_iteration_that_finishes_no_episode_leaves_collected_return_empty(tmp_path):
+    """The last iteration of a 500-step budget collects 20 steps, too few for any Hopper
+    episode to end: the run finishes, its last row has no collected return (it used to stop
+    the run as diverged, the mean of no returns being NaN)."""
+    from tests.golden import HOPPER_CASES, HOPPER_EVAL
+
+    _, settings = HOPPER_CASES["grbal-hopper"]
+    assert run(tmp_path / "run", "grbal", "hopper", 500, [*settings, *HOPPER_EVAL]) == 0
+    table = rows(tmp_path / "run")
+    assert table[-1]["env_steps"] == "500" and table[-1]["collected_return"] == ""
+    assert all(r["collected_return"] != "" for r in table[:-1])
