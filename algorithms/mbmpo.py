@@ -161,7 +161,10 @@ class MBMPO(ModelBasedAlgorithm):
         if cfg.model_bias_max > 0 or cfg.model_noise_std > 0:
             self.ensemble.sample_bias(cfg.model_bias_max, cfg.model_noise_std)
         frozen = self.ensemble.frozen()
-        steps = [self.meta_step(frozen) for _ in range(cfg.meta_steps)]
+        steps = []
+        for i in range(cfg.meta_steps):
+            self.logger.phase(f"iteration {self.iteration}: meta step {i + 1}/{cfg.meta_steps}")
+            steps.append(self.meta_step(frozen))
         stats = {
             key: float(np.sum(values) if key.startswith("time_") else np.mean(values))
             for key, values in ((key, [s[key] for s in steps]) for key in steps[0])

@@ -178,8 +178,10 @@ class SB3Algorithm(Algorithm):
         return action
 
     def evaluate_and_log(self) -> None:
+        self.logger.phase("evaluating")
         mean, std = self.logger.evaluate(self.act)
         self.logger.log(self.env_steps, mean, std)
+        self.logger.phase("training")
         self.checkpoint_pending = True
 
     def save_checkpoint(self) -> None:

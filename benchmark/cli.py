@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 
@@ -34,13 +35,47 @@ def cmd_list(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_config(args: argparse.Namespace) -> int:
+    import yaml
+
+    from benchmark.config import apply_overrides, describe
+    from benchmark.run import RunConfig
+
+    cls = get_algorithm(args.algo)
+    if args.preset is not None and args.preset not in cls.presets:
+        choices = ", ".join(sorted(cls.presets)) or "none"
+        raise ConfigError(f"unknown preset {args.preset!r} for {args.algo}; choose from: {choices}")
+    config = apply_overrides(cls.Config(), cls.presets.get(args.preset, {}) if args.preset else {})
+    rows = describe(config) + describe(RunConfig(), prefix="run.")
+    preset = f"preset {args.preset}" if args.preset else "defaults"
+    if args.format == "yaml":
+        print(f"# {args.algo} settings ({preset}): mbbench run --algo {args.algo} --config FILE")
+        print("# (--set KEY=VALUE overrides this file; env.KWARG sets an env kwarg)")
+        for row in rows:
+            bounds = f" ({row['bounds']})" if row["bounds"] else ""
+            print(f"\n# {row['doc']}{bounds}" if row["doc"] else "")
+            value = yaml.safe_dump(row["value"], default_flow_style=True)
+            print(f"{row['key']}: {value.removesuffix('...' + chr(10)).strip()}")
+        return 0
+    print(f"{args.algo}: {_first_line(cls.__doc__)} ({preset})")
+    width = max(len(row["key"]) for row in rows)
+    for row in rows:
+        bounds = f"  [{row['bounds']}]" if row["bounds"] else ""
+        print(f"  {row['key']:{width}s} = {row['value']!r}  ({row['type']}){bounds}")
+        if row["doc"]:
+            print(f"  {'':{width}s}   {row['doc']}")
+    return 0
+
+
 def cmd_run(args: argparse.Namespace) -> int:
+    from benchmark.config import load_settings_file
     from benchmark.run import default_run_dir, execute, resolve_run
 
-    overrides = parse_assignments(args.set or [])
+    overrides = load_settings_file(args.config) if args.config else {}
+    overrides |= parse_assignments(args.set or [])
     resolved = resolve_run(args.algo, args.task, args.seed, args.steps, overrides, args.preset)
     out = args.out or default_run_dir(resolved.config)
-    execute(resolved, out, device=args.device, verbose=not args.quiet)
+    execute(resolved, out, device=args.device, progress="quiet" if args.quiet else "auto")
     print(out)
     return 0
 
@@ -193,7 +228,25 @@ def build_parser() -> argparse.ArgumentParser:
     p_list = sub.add_parser("list", help="list algorithms and tasks")
     p_list.set_defaults(func=cmd_list)
 
-    p_run = sub.add_parser("run", help="train one (algorithm, task, seed) into a run directory")
+    p_cfg = sub.add_parser(
+        "config", help="an algorithm's settings: values, types, bounds and docstrings"
+    )
+    p_cfg.add_argument("algo", help="algorithm name (see `mbbench list`)")
+    p_cfg.add_argument("--preset", default=None, help="show a named config's values")
+    p_cfg.add_argument(
+        "--format",
+        choices=["text", "yaml"],
+        default="text",
+        help="yaml: a file `mbbench run --config FILE` accepts",
+    )
+    p_cfg.set_defaults(func=cmd_config)
+
+    p_run = sub.add_parser(
+        "run",
+        help="train one (algorithm, task, seed) into a run directory",
+        epilog="Every setting, its default, bounds and docstring: mbbench config ALGO "
+        "[--preset P]; `mbbench config ALGO --format yaml > FILE` writes a --config file.",
+    )
     p_run.add_argument("--algo", required=True, help="algorithm name (see `mbbench list`)")
     p_run.add_argument("--task", required=True, help="task name (see `mbbench list`)")
     p_run.add_argument("--seed", type=int, default=0)
@@ -209,10 +262,21 @@ def build_parser() -> argparse.ArgumentParser:
         "--preset", default=None, help="named config of the algorithm (paper, quick)"
     )
     p_run.add_argument(
+        "--config",
+        metavar="FILE",
+        help="YAML file of settings (as `mbbench config ALGO --format yaml` writes); "
+        "--set overrides it",
+    )
+    p_run.add_argument(
         "--out", default=None, help="run directory (default results/runs/manual/...)"
     )
     p_run.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda")
-    p_run.add_argument("--quiet", action="store_true", help="no per-evaluation log lines")
+    p_run.add_argument(
+        "--quiet",
+        action="store_true",
+        help="no progress output (default: a live bar on a terminal, else a line per "
+        "evaluation point)",
+    )
     p_run.set_defaults(func=cmd_run)
 
     p_agg = sub.add_parser("aggregate", help="collect every run directory into one CSV")
@@ -283,6 +347,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except DiskFullError as error:
         print(f"mbbench: error: {error}", file=sys.stderr)
         return 1
+    except BrokenPipeError:  # output piped into a reader that stopped (`| head`)
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
 
 
 if __name__ == "__main__":

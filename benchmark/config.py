@@ -9,9 +9,12 @@ before anything runs.
 
 from __future__ import annotations
 
+import ast
 import dataclasses
 import difflib
+import inspect
 import math
+import textwrap
 import types
 import typing
 from typing import Any, Literal, TypeVar, get_args, get_origin
@@ -170,3 +173,68 @@ def from_dict(cls: type[C], data: dict[str, Any], prefix: str = "") -> C:
     if not isinstance(data, dict):
         raise ConfigError(f"{prefix or 'config'}: expected a mapping, got {data!r}")
     return apply_overrides(cls(), data, prefix)
+
+
+def field_docs(cls: type) -> dict[str, str]:
+    """Field name -> the docstring written under it (CleanRL style), through the class's
+    dataclass bases; a subclass's docstring wins."""
+    docs: dict[str, str] = {}
+    for klass in reversed(cls.__mro__):
+        if not dataclasses.is_dataclass(klass):
+            continue
+        try:
+            tree = ast.parse(textwrap.dedent(inspect.getsource(klass)))
+        except (OSError, TypeError, SyntaxError):  # no source (built dynamically, frozen)
+            continue
+        body = tree.body[0].body if tree.body and isinstance(tree.body[0], ast.ClassDef) else []
+        for node, following in zip(body, body[1:], strict=False):
+            if (
+                isinstance(node, ast.AnnAssign)
+                and isinstance(node.target, ast.Name)
+                and isinstance(following, ast.Expr)
+                and isinstance(following.value, ast.Constant)
+                and isinstance(following.value.value, str)
+            ):
+                docs[node.target.id] = " ".join(following.value.value.split())
+    return docs
+
+
+def bounds_text(fld: dataclasses.Field) -> str:
+    """A field's numeric bounds as text, e.g. '>= 0, < 1' ('' without bounds)."""
+    return ", ".join(
+        f"{_BOUND_CHECKS[name][1]} {bound}"
+        for name, bound in fld.metadata.items()
+        if name in _BOUND_CHECKS
+    )
+
+
+def describe(config: Any, prefix: str = "") -> list[dict[str, Any]]:
+    """Every field of a config dataclass instance: key, value, type, bounds, docstring."""
+    docs = field_docs(type(config))
+    return [
+        {
+            "key": f"{prefix}{name}",
+            "value": to_dict(config)[name],
+            "type": _type_name(tp),
+            "bounds": bounds_text(fld),
+            "doc": docs.get(name, ""),
+        }
+        for name, (tp, fld) in fields_of(type(config)).items()
+    ]
+
+
+def load_settings_file(path: str) -> dict[str, Any]:
+    """A flat YAML mapping of settings (the keys ``--set`` takes), as ``mbbench config
+    --format yaml`` writes it."""
+    try:
+        with open(path) as handle:
+            data = yaml.safe_load(handle)
+    except OSError as error:
+        raise ConfigError(f"--config {path}: cannot read it ({error.strerror})") from None
+    except yaml.YAMLError as error:
+        raise ConfigError(f"--config {path}: not valid YAML ({error})") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict) or not all(isinstance(k, str) for k in data):
+        raise ConfigError(f"--config {path}: expected a mapping of setting: value")
+    return data

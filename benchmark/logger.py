@@ -43,6 +43,10 @@ class RunLogger(ABC):
         finished = env_steps >= total_steps and self.last_logged_steps < env_steps
         return crossed or finished
 
+    def phase(self, name: str) -> None:  # noqa: B027 - optional, a no-op by default
+        """What the algorithm is doing now ("fitting models", "meta step 3/30"), for progress
+        displays; a no-op unless the logger shows progress."""
+
     @abstractmethod
     def evaluate(self, act: Policy) -> tuple[float, float]:
         """Mean and std of the return of ``act`` under the evaluation protocol."""

@@ -28,6 +28,7 @@ from benchmark.config import (
 )
 from benchmark.errors import ConfigError, DiskFullError, RunDirError
 from benchmark.logger import NullLogger
+from benchmark.progress import ProgressReporter
 from benchmark.rundir import (
     DirectoryLogger,
     Evaluator,
@@ -192,12 +193,13 @@ def seed_everything(seed: int) -> None:
 
 
 def execute(
-    resolved: ResolvedRun, out: str | Path, device: str = "cpu", verbose: bool = True
+    resolved: ResolvedRun, out: str | Path, device: str = "cpu", progress: str = "auto"
 ) -> str:
     """Run (or resume) training into ``out``. Returns the final status, 'done'.
 
-    Raises RunDirError before writing anything if ``out`` cannot be used, and RunFailed if
-    training failed (meta.json then says why).
+    ``progress``: 'auto' (a live bar on a terminal, a line per evaluation point otherwise),
+    'bar', 'lines' or 'quiet'. Raises RunDirError before writing anything if ``out`` cannot be
+    used, and RunFailed if training failed (meta.json then says why).
     """
     config = resolved.config
     run_dir = RunDir(out)
@@ -230,6 +232,12 @@ def execute(
 
     seed_everything(config["seed"])
     evaluator = Evaluator(resolved.task, config["seed"], resolved.run_config.eval_episodes)
+    reporter = ProgressReporter(
+        f"{config['algo']}/{config['task']}/seed{config['seed']}",
+        total=config["steps"],
+        initial=int(checkpoint["env_steps"]) if checkpoint else 0,
+        mode=progress,
+    )
     logger = DirectoryLogger(
         run_dir,
         evaluator,
@@ -237,7 +245,7 @@ def execute(
         eval_every=resolved.run_config.eval_every,
         rows=rows,
         wall_time_offset=float(checkpoint["wall_time_s"]) if checkpoint else 0.0,
-        verbose=verbose,
+        progress=reporter,
     )
     try:
         algorithm = resolved.algorithm_cls(
@@ -247,6 +255,7 @@ def execute(
             if "torch_rng" in checkpoint:
                 torch.set_rng_state(checkpoint["torch_rng"])
             algorithm.load_state_dict(checkpoint["algorithm"])
+        reporter.watch(lambda: algorithm.env_steps)
         algorithm.train(config["steps"])
     except Exception as error:
         reason = f"{type(error).__name__}: {error}"
@@ -256,6 +265,7 @@ def execute(
             pass  # meta.json keeps saying 'running'; stderr carries the reason
         raise RunFailed(f"{run_dir.path}: run failed: {reason}") from error
     finally:
+        reporter.close()
         evaluator.close()
     run_dir.write_meta(finish_meta(meta, "done"))
     return "done"

@@ -31,6 +31,7 @@ import yaml
 
 from benchmark.errors import DiskFullError, DivergenceError, RunDirError
 from benchmark.logger import Policy, RunLogger
+from benchmark.progress import ProgressReporter
 
 PROGRESS = "progress.csv"
 CONFIG = "config.yaml"
@@ -263,7 +264,7 @@ class DirectoryLogger(RunLogger):
         eval_every: int,
         rows: list[dict[str, Any]] | None = None,
         wall_time_offset: float = 0.0,
-        verbose: bool = True,
+        progress: ProgressReporter | None = None,
     ) -> None:
         self.run_dir = run_dir
         self.evaluator = evaluator
@@ -271,7 +272,8 @@ class DirectoryLogger(RunLogger):
         self.eval_every = eval_every
         self.rows: list[dict[str, Any]] = list(rows or [])
         self._start = time.monotonic() - wall_time_offset
-        self.verbose = verbose
+        self.progress = progress
+        """Shows the run's progress (a bar, or a line per evaluation point); None: silent."""
 
     @property
     def wall_time(self) -> float:
@@ -295,16 +297,12 @@ class DirectoryLogger(RunLogger):
                 raise DivergenceError(f"{key} is {value} at env_steps={env_steps}")
         self.rows.append(row)
         self.run_dir.write_progress(self.rows)
-        if self.verbose:
-            extras = " ".join(
-                f"{k}={v:.4g}" for k, v in metrics.items() if isinstance(v, int | float)
-            )
-            print(
-                f"[{self.config.get('algo')}/{self.config.get('task')}/seed{self.config.get('seed')}]"
-                f" steps={env_steps} return={return_mean:.2f}±{return_std:.2f}"
-                f" t={row['wall_time_s']:.0f}s {extras}",
-                flush=True,
-            )
+        if self.progress is not None:
+            self.progress.evaluation(env_steps, return_mean, return_std)
+
+    def phase(self, name: str) -> None:
+        if self.progress is not None:
+            self.progress.set_phase(name)
 
     def checkpoint(self, env_steps: int, state: dict[str, Any]) -> None:
         """Save the algorithm state; a resumed run continues from here."""

@@ -175,7 +175,12 @@ _LOCOMOTION_KWARGS = {"exclude_current_positions_from_observation": False}
 
 TASKS: dict[str, TaskSpec] = {
     "halfcheetah": TaskSpec(
-        "HalfCheetah-v5", 200, _halfcheetah_fns, _LOCOMOTION_KWARGS, (0,), "HalfCheetah-v5"
+        "mbbench/HalfCheetah-v5",
+        200,
+        _halfcheetah_fns,
+        _LOCOMOTION_KWARGS,
+        (0,),
+        "HalfCheetah-v5 (no deprecated settotalmass)",
     ),
     "hopper": TaskSpec(
         "Hopper-v5", 200, _legged_fns(_hopper_healthy), _LOCOMOTION_KWARGS, (0,), "Hopper-v5"

@@ -14,9 +14,12 @@ They are registered with Gymnasium under the ``mbbench/`` namespace when
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
 from typing import Any
 
 import gymnasium as gym
+import mujoco
 import numpy as np
 from gymnasium import spaces
 from gymnasium.envs.mujoco.ant_v5 import AntEnv
@@ -185,7 +188,36 @@ class _ActuatorCripple:
         return super().reset_model()
 
 
-class HalfCheetahCrippleEnv(_ActuatorCripple, HalfCheetahEnv):
+class TotalMassFromXML:
+    """Mixin for a MuJoCo env whose XML sets ``<compiler settotalmass=...>``, an attribute
+    MuJoCo deprecated (it prints a warning at every load). The model is compiled without it
+    and then given that total mass as MuJoCo's warning advises (``mj_setTotalmass``, then
+    ``mj_setConst``): every array of the model equals the one compiled with the attribute
+    (tests/test_tasks.py)."""
+
+    fullpath: str
+    width: int
+    height: int
+
+    def _initialize_simulation(self) -> tuple[mujoco.MjModel, mujoco.MjData]:
+        xml = Path(self.fullpath).read_text()
+        found = re.search(r'\s*settotalmass="([^"]*)"', xml)
+        if found is None:
+            return super()._initialize_simulation()  # type: ignore[misc]
+        model = mujoco.MjModel.from_xml_string(xml.replace(found.group(0), "", 1))
+        model.vis.global_.offwidth = max(model.vis.global_.offwidth, self.width)
+        model.vis.global_.offheight = max(model.vis.global_.offheight, self.height)
+        mujoco.mj_setTotalmass(model, float(found.group(1)))
+        data = mujoco.MjData(model)
+        mujoco.mj_setConst(model, data)
+        return model, data
+
+
+class HalfCheetahV5Env(TotalMassFromXML, HalfCheetahEnv):
+    """Gymnasium's HalfCheetah-v5, loaded without MuJoCo's deprecation warning."""
+
+
+class HalfCheetahCrippleEnv(_ActuatorCripple, HalfCheetahV5Env):
     """HalfCheetah-v5 with one of its six joint motors (bthigh, bshin, bfoot, fthigh, fshin,
     ffoot) disabled, drawn per episode from ``crippled_choices``."""
 
@@ -217,7 +249,7 @@ class AntCrippleEnv(_ActuatorCripple, QposAntEnv):
         self._init_cripple(crippled_choices, cripple_step)
 
 
-class HalfCheetahRandomDynamicsEnv(HalfCheetahEnv):
+class HalfCheetahRandomDynamicsEnv(HalfCheetahV5Env):
     """HalfCheetah-v5 whose body masses and joint damping are scaled, at every reset, by
     factors drawn log-uniformly from ``mass_scale_range`` and ``damping_scale_range``."""
 
@@ -258,6 +290,7 @@ def register_envs() -> None:
     """Register this module's envs with Gymnasium (idempotent)."""
     for env_id, entry_point in [
         ("mbbench/Point2D-v0", f"{__name__}:Point2DEnv"),
+        ("mbbench/HalfCheetah-v5", f"{__name__}:HalfCheetahV5Env"),
         ("mbbench/PR2Reach-v0", f"{__name__}:PR2ReachEnv"),
         ("mbbench/Ant-v5", f"{__name__}:QposAntEnv"),
         ("mbbench/HalfCheetahCripple-v0", f"{__name__}:HalfCheetahCrippleEnv"),
