@@ -62,6 +62,8 @@ class UnavailableAlgorithm:
 
 
 _UNAVAILABLE: dict[str, UnavailableAlgorithm] = {}
+_BROKEN_PLUGINS: dict[str, str] = {}
+"""Entry-point algorithms whose import failed: name -> why (reported, never raised)."""
 
 
 def register_unavailable(name: str, family: Family, reason: str) -> None:
@@ -77,8 +79,13 @@ def _load_all() -> None:
     for module in _BUILTIN_MODULES:
         import_module(module)
     for entry in entry_points(group=ENTRY_POINT_GROUP):
-        if entry.name not in _REGISTRY:
+        if entry.name in _REGISTRY:
+            continue
+        try:
             register(entry.name)(entry.load())
+        except Exception as error:  # noqa: BLE001 - a broken plugin must not break the rest
+            reason = " ".join(f"{type(error).__name__}: {error}".split())
+            _BROKEN_PLUGINS[entry.name] = f"plugin {entry.value!r} failed to load ({reason})"
 
 
 def list_algorithms() -> list[str]:
@@ -93,6 +100,12 @@ def list_unavailable() -> list[UnavailableAlgorithm]:
     return [_UNAVAILABLE[name] for name in sorted(_UNAVAILABLE)]
 
 
+def broken_plugins() -> dict[str, str]:
+    """Plugin algorithms (entry points) that failed to load, and why."""
+    _load_all()
+    return dict(_BROKEN_PLUGINS)
+
+
 def algorithms_of_family(family: Family) -> list[str]:
     """Registered algorithms of one family ('model-based', 'model-free', 'reference')."""
     return [name for name in list_algorithms() if _REGISTRY[name].family == family]
@@ -101,6 +114,8 @@ def algorithms_of_family(family: Family) -> list[str]:
 def get_algorithm(name: str) -> type[Algorithm]:
     """The algorithm class registered as ``name``."""
     _load_all()
+    if name in _BROKEN_PLUGINS:
+        raise UnknownAlgorithmError(f"algorithm {name!r}: {_BROKEN_PLUGINS[name]}")
     if name in _UNAVAILABLE:
         raise UnknownAlgorithmError(
             f"algorithm {name!r} is not available: {_UNAVAILABLE[name].reason}"
@@ -118,6 +133,7 @@ __all__ = [
     "UnavailableAlgorithm",
     "UnknownAlgorithmError",
     "algorithms_of_family",
+    "broken_plugins",
     "get_algorithm",
     "list_algorithms",
     "list_unavailable",

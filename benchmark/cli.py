@@ -7,7 +7,13 @@ import os
 import sys
 from collections.abc import Sequence
 
-from algorithms import UnknownAlgorithmError, get_algorithm, list_algorithms, list_unavailable
+from algorithms import (
+    UnknownAlgorithmError,
+    broken_plugins,
+    get_algorithm,
+    list_algorithms,
+    list_unavailable,
+)
 from benchmark.config import parse_assignments
 from benchmark.errors import ConfigError, DiskFullError, RunDirError
 from benchmark.tasks import TASKS, UnknownTaskError, list_tasks
@@ -28,6 +34,8 @@ def cmd_list(args: argparse.Namespace) -> int:
         print(f"  {name:12s} {_first_line(cls.__doc__)}{presets}")
     for missing in list_unavailable():
         print(f"  {missing.name:12s} (not available) {missing.reason}")
+    for name, why in sorted(broken_plugins().items()):
+        print(f"  {name:12s} (broken) {why}")
     print("tasks:")
     for name in list_tasks():
         spec = TASKS[name]
@@ -115,7 +123,9 @@ def _load_results(path: str):
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
-    from benchmark.analysis.stats import format_comparison
+    import json
+
+    from benchmark.analysis.stats import compare, format_comparison
 
     table = _load_results(args.results)
     known = set(table["algo"]) if len(table) else set()
@@ -126,10 +136,22 @@ def cmd_compare(args: argparse.Namespace) -> int:
     if args.task:
         table = table[table["task"].isin(args.task)]
     try:
-        report = format_comparison(table, args.algos[0], args.algos[1], args.task, args.at)
+        comparison = compare(table, args.algos[0], args.algos[1], args.task, args.at)
     except ValueError as error:
         raise ConfigError(str(error)) from None
-    print(report)
+    if args.format == "csv":
+        import pandas as pd
+
+        print(pd.DataFrame(comparison.records()).to_csv(index=False), end="")
+    elif args.format == "json":
+        document = {
+            "records": comparison.records(),
+            "aggregates_skipped": comparison.aggregates_skipped,
+            "bootstrap": comparison.bootstrap,
+        }
+        print(json.dumps(document, indent=2))
+    else:
+        print(format_comparison(comparison))
     return 0
 
 
@@ -289,6 +311,13 @@ def build_parser() -> argparse.ArgumentParser:
     p_cmp.add_argument("--algos", nargs=2, required=True, metavar=("A", "B"))
     p_cmp.add_argument("--task", nargs="+", help="tasks to compare (default: all shared)")
     p_cmp.add_argument("--at", type=float, help="compare at this many real steps (default: final)")
+    p_cmp.add_argument(
+        "--format",
+        choices=["markdown", "csv", "json"],
+        default="markdown",
+        help="csv/json: every statistic at full precision (estimates, CIs, test statistics, "
+        "p-values, n), one record per task and per aggregate",
+    )
     p_cmp.set_defaults(func=cmd_compare)
 
     p_fig = sub.add_parser("figure", help="learning curves of one experiment (PNG and PDF)")

@@ -146,20 +146,28 @@ def _config_diff(old: dict[str, Any], new: dict[str, Any], prefix: str = "") -> 
 
 
 def check_run_dir(run_dir: RunDir, config: dict[str, Any]) -> str:
-    """What to do with ``run_dir``: 'new', 'resume' or 'done'. Raises RunDirError if it holds
-    something else. Reads only."""
+    """What to do with ``run_dir``: 'new', 'resume' or 'done'. Raises RunDirError if it cannot
+    hold this run (a file, not writable, foreign content, another config). Reads only."""
+    path = run_dir.path
+    if path.exists() and not path.is_dir():
+        raise RunDirError(f"--out {path}: a file, not a directory; choose another --out")
+    ancestor = path
+    while not ancestor.exists():  # the first existing folder on the way must take new ones
+        ancestor = ancestor.parent
+    if not ancestor.is_dir():
+        raise RunDirError(f"--out {path}: {ancestor} is a file, not a directory")
+    if not os.access(ancestor, os.W_OK | os.X_OK):
+        raise RunDirError(f"--out {path}: {ancestor} is not writable")
     if run_dir.exists():
         diff = _config_diff(run_dir.read_config(), config)
         if diff:
             raise RunDirError(
-                f"{run_dir.path} holds a run of another config ({'; '.join(diff[:5])}); "
+                f"{run_dir.config_path}: a run of another config ({'; '.join(diff[:5])}); "
                 "choose another --out or remove that directory"
             )
         return "done" if run_dir.read_meta().get("status") == "done" else "resume"
-    if run_dir.path.exists() and any(
-        p for p in run_dir.path.iterdir() if not p.name.startswith(".")
-    ):
-        raise RunDirError(f"{run_dir.path} is not empty and holds no run; choose another --out")
+    if path.exists() and any(p for p in path.iterdir() if not p.name.startswith(".")):
+        raise RunDirError(f"{path} is not empty and holds no run; choose another --out")
     return "new"
 
 
@@ -207,35 +215,29 @@ def execute(
     if action == "done":
         print(f"{run_dir.path}: already complete, nothing to do", file=sys.stderr)
         return "done"
+    # Everything is read and checked, and the algorithm built and restored, before anything
+    # is written: a damaged file stops the run with one line and leaves the directory as it
+    # was.
     checkpoint = run_dir.load_checkpoint() if action == "resume" else None
     if checkpoint is not None and _config_diff(checkpoint["config"], config):
         raise RunDirError(f"{run_dir.checkpoint_path}: checkpoint of another config")
     rows: list[dict[str, Any]] = []
     if checkpoint is not None:
-        n_rows = int(checkpoint["progress_rows"])
-        rows = read_progress(run_dir.progress_path)[:n_rows] if n_rows else []
+        n_rows = checkpoint["progress_rows"]
+        try:
+            rows = read_progress(run_dir.progress_path)[:n_rows] if n_rows else []
+        except (OSError, RunDirError) as error:
+            raise run_dir.damaged(run_dir.progress_path, f"unreadable ({error})") from None
         if len(rows) != n_rows:
-            raise RunDirError(f"{run_dir.progress_path}: fewer rows than its checkpoint covers")
-
-    run_dir.path.mkdir(parents=True, exist_ok=True)
-    if action == "new":
-        run_dir.write_config(config)
-        meta = new_meta(config, device)
-    else:
-        meta = {**run_dir.read_meta(), "status": "running", "error": None, "ended": None}
-        meta["resumes"] = int(meta.get("resumes", 0)) + (checkpoint is not None)
-    meta["horizon"] = resolved.task.horizon  # for analysis, which reads run directories only
-    if os.environ.get("SLURM_JOB_ID"):  # provenance: every SLURM job that worked on this run
-        meta["slurm_job_ids"] = [*meta.get("slurm_job_ids", []), os.environ["SLURM_JOB_ID"]]
-    run_dir.write_meta(meta)
-    run_dir.write_progress(rows)
+            raise run_dir.damaged(run_dir.progress_path, "fewer rows than its checkpoint covers")
+    old_meta = run_dir.read_meta() if action == "resume" else None
 
     seed_everything(config["seed"])
     evaluator = Evaluator(resolved.task, config["seed"], resolved.run_config.eval_episodes)
     reporter = ProgressReporter(
         f"{config['algo']}/{config['task']}/seed{config['seed']}",
         total=config["steps"],
-        initial=int(checkpoint["env_steps"]) if checkpoint else 0,
+        initial=checkpoint["env_steps"] if checkpoint else 0,
         mode=progress,
     )
     logger = DirectoryLogger(
@@ -244,7 +246,7 @@ def execute(
         config,
         eval_every=resolved.run_config.eval_every,
         rows=rows,
-        wall_time_offset=float(checkpoint["wall_time_s"]) if checkpoint else 0.0,
+        wall_time_offset=checkpoint["wall_time_s"] if checkpoint else 0.0,
         progress=reporter,
     )
     try:
@@ -252,9 +254,32 @@ def execute(
             resolved.task, resolved.algorithm_config, config["seed"], logger, device
         )
         if checkpoint is not None:
-            if "torch_rng" in checkpoint:
-                torch.set_rng_state(checkpoint["torch_rng"])
-            algorithm.load_state_dict(checkpoint["algorithm"])
+            try:
+                if "torch_rng" in checkpoint:
+                    torch.set_rng_state(checkpoint["torch_rng"])
+                algorithm.load_state_dict(checkpoint["algorithm"])
+            except Exception as error:  # noqa: BLE001 - any mismatch is a damaged state
+                raise run_dir.damaged(
+                    run_dir.checkpoint_path,
+                    f"its state does not fit {config['algo']} ({type(error).__name__}: {error})",
+                ) from None
+    except BaseException:
+        evaluator.close()
+        raise
+
+    run_dir.path.mkdir(parents=True, exist_ok=True)
+    if old_meta is None:
+        run_dir.write_config(config)
+        meta = new_meta(config, device)
+    else:
+        meta = {**old_meta, "status": "running", "error": None, "ended": None}
+        meta["resumes"] = int(meta.get("resumes", 0)) + (checkpoint is not None)
+    meta["horizon"] = resolved.task.horizon  # for analysis, which reads run directories only
+    if os.environ.get("SLURM_JOB_ID"):  # provenance: every SLURM job that worked on this run
+        meta["slurm_job_ids"] = [*meta.get("slurm_job_ids", []), os.environ["SLURM_JOB_ID"]]
+    try:
+        run_dir.write_meta(meta)
+        run_dir.write_progress(rows)
         reporter.watch(lambda: algorithm.env_steps)
         algorithm.train(config["steps"])
     except Exception as error:

@@ -83,15 +83,17 @@ def _parse_cell(text: str) -> float | int:
 
 def read_progress(path: Path) -> list[dict[str, float | int]]:
     """Rows of a progress.csv as dicts of numbers (empty cells become NaN)."""
-    with open(path, newline="") as handle:
-        reader = csv.DictReader(handle)
-        missing = [c for c in REQUIRED_COLUMNS if c not in (reader.fieldnames or [])]
-        if missing:
-            raise RunDirError(f"{path}: not a progress file (missing columns {missing})")
-        try:
+    try:
+        with open(path, newline="") as handle:
+            reader = csv.DictReader(handle)
+            missing = [c for c in REQUIRED_COLUMNS if c not in (reader.fieldnames or [])]
+            if missing:
+                raise RunDirError(f"{path}: not a progress file (missing columns {missing})")
             return [{k: _parse_cell(v) for k, v in row.items()} for row in reader]
-        except (TypeError, ValueError) as error:
-            raise RunDirError(f"{path}: malformed progress file ({error})") from None
+    except RunDirError:
+        raise
+    except (TypeError, ValueError, csv.Error) as error:  # bad cells, bad UTF-8, bad CSV
+        raise RunDirError(f"{path}: malformed progress file ({error})") from None
 
 
 def package_versions() -> dict[str, str]:
@@ -160,9 +162,12 @@ class RunDir:
 
     def read_meta(self) -> dict[str, Any]:
         try:
-            return json.loads(self.meta_path.read_text())
-        except (OSError, json.JSONDecodeError) as error:
-            raise RunDirError(f"{self.meta_path}: unreadable run metadata ({error})") from None
+            meta = json.loads(self.meta_path.read_text())
+        except (OSError, ValueError) as error:  # ValueError: bad JSON or bad UTF-8
+            raise self.damaged(self.meta_path, f"unreadable run metadata ({error})") from None
+        if not isinstance(meta, dict):
+            raise self.damaged(self.meta_path, "run metadata is not a JSON object")
+        return meta
 
     def write_meta(self, meta: dict[str, Any]) -> None:
         atomic_write_text(self.meta_path, json.dumps(meta, indent=2, sort_keys=True) + "\n")
@@ -170,10 +175,11 @@ class RunDir:
     def read_config(self) -> dict[str, Any]:
         try:
             config = yaml.safe_load(self.config_path.read_text())
-        except (OSError, yaml.YAMLError) as error:
-            raise RunDirError(f"{self.config_path}: unreadable config ({error})") from None
+        except (OSError, ValueError, yaml.YAMLError) as error:  # ValueError: bad UTF-8
+            reason = " ".join(str(error).split())
+            raise self.damaged(self.config_path, f"unreadable config ({reason})") from None
         if not isinstance(config, dict):
-            raise RunDirError(f"{self.config_path}: not a config mapping")
+            raise self.damaged(self.config_path, "not a config mapping")
         return config
 
     def write_config(self, config: dict[str, Any]) -> None:
@@ -194,20 +200,47 @@ class RunDir:
         torch.save(checkpoint, buffer)
         atomic_write_bytes(self.checkpoint_path, buffer.getvalue())
 
+    def damaged(self, path: Path, what: str) -> RunDirError:
+        """The one-line error for a file of this run that cannot be used, and what to do."""
+        return RunDirError(
+            f"{path}: {what}; nothing in {self.path} was changed: move that directory aside "
+            "and run the same command to start the run again"
+        )
+
     def load_checkpoint(self) -> dict[str, Any] | None:
+        """The checkpoint (None if there is none), checked to be one this version wrote."""
         if not self.checkpoint_path.exists():
             return None
         try:
             # weights_only: a checkpoint holds tensors and plain containers, never code.
             checkpoint = torch.load(self.checkpoint_path, map_location="cpu", weights_only=True)
         except Exception as error:  # noqa: BLE001 - any unpickling failure is a bad file
-            raise RunDirError(f"{self.checkpoint_path}: unreadable checkpoint ({error})") from None
-        version = checkpoint.get("format_version") if isinstance(checkpoint, dict) else None
-        if version != CHECKPOINT_FORMAT:
-            raise RunDirError(
-                f"{self.checkpoint_path}: checkpoint format {version!r}, this version reads "
-                f"{CHECKPOINT_FORMAT}; delete it to restart the run"
+            # Only the error's kind: torch's own message advises weights_only=False, which
+            # would not mend a damaged file (and would run code from it).
+            raise self.damaged(
+                self.checkpoint_path, f"corrupt or truncated checkpoint ({type(error).__name__})"
+            ) from None
+        if not isinstance(checkpoint, dict) or "format_version" not in checkpoint:
+            raise self.damaged(self.checkpoint_path, "not a checkpoint of this suite")
+        if checkpoint["format_version"] != CHECKPOINT_FORMAT:
+            raise self.damaged(
+                self.checkpoint_path,
+                f"checkpoint format {checkpoint['format_version']!r}, this version reads "
+                f"{CHECKPOINT_FORMAT}",
             )
+        expected = {
+            "config": dict,
+            "env_steps": int,
+            "progress_rows": int,
+            "wall_time_s": float,
+            "algorithm": dict,
+        }
+        for key, kind in expected.items():
+            if not isinstance(checkpoint.get(key), kind):
+                raise self.damaged(
+                    self.checkpoint_path,
+                    f"checkpoint entry {key!r} is missing or not a {kind.__name__}",
+                )
         return checkpoint
 
 

@@ -73,7 +73,7 @@ def test_normalized_scores_use_random_and_best_model_free():
     low, high = S.normalization_bounds(table, ["t1", "t2"])
     ppo_t2 = S.score_arrays(table, "ppo", ["t2"])["t2"].mean()
     assert high["t2"] == pytest.approx(ppo_t2)
-    report = S.format_comparison(table, "a", "b", None, None)
+    report = S.format_comparison(S.compare(table, "a", "b", None, None))
     assert "IQM" in report and "| t1 | 4/4 |" in report
 
 
@@ -85,3 +85,33 @@ def test_compare_cli_on_an_aggregated_csv(tmp_path, capsys):
     assert "a vs b, at 1500 steps" in out and "Welch" in out
     assert main(["compare", str(path), "--algos", "a", "zzz"]) == 2
     assert "no runs of 'zzz'" in capsys.readouterr().err
+
+
+def test_compare_writes_full_precision_csv_and_json(tmp_path, capsys):
+    import io
+    import json
+
+    path = tmp_path / "runs.csv"
+    curve_table().to_csv(path, index=False)
+    expected = S.compare(curve_table(), "a", "b", None, None)
+    assert main(["compare", str(path), "--algos", "a", "b", "--format", "json"]) == 0
+    document = json.loads(capsys.readouterr().out)
+    tasks = [r for r in document["records"] if r["scope"] == "task"]
+    aggregates = [r for r in document["records"] if r["scope"] == "aggregate"]
+    assert [r["task"] for r in tasks] == ["t1", "t2"]
+    first = expected.tasks[0]
+    # Not rounded: every number is the float the statistics computed.
+    assert tasks[0]["welch_p"] == first.welch_p and tasks[0]["diff_ci_low"] == first.diff_ci[0]
+    assert {(r["algorithm"], r["statistic"]) for r in aggregates} == {
+        ("a", "iqm"),
+        ("a", "mean"),
+        ("b", "iqm"),
+        ("b", "mean"),
+    }
+    assert main(["compare", str(path), "--algos", "a", "b", "--format", "csv"]) == 0
+    frame = pd.read_csv(io.StringIO(capsys.readouterr().out))
+    assert len(frame) == 6 and {"n_a", "mannwhitney_u", "prob_improvement", "ci_low"} <= set(
+        frame.columns
+    )
+    row = frame[(frame["scope"] == "task") & (frame["task"] == "t1")].iloc[0]
+    assert row["mean_a"] == pytest.approx(first.mean_a, rel=1e-15)

@@ -11,7 +11,7 @@ pandas 3). Every bootstrap uses a fixed seed, so the output is reproducible.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 import numpy as np
 import pandas as pd
@@ -164,45 +164,105 @@ def normalization_bounds(
     return low, high
 
 
-def format_comparison(
+@dataclass
+class Comparison:
+    """Everything ``mbbench compare`` computes, at full precision."""
+
+    algo_a: str
+    algo_b: str
+    at: float | None
+    tasks: list[PairComparison]
+    aggregates: list[dict[str, float | str]]
+    """Per algorithm and statistic (IQM, mean) of normalized scores: estimate, CI."""
+    aggregates_skipped: str | None
+    """Why there are no aggregates (no random or model-free runs to normalize with)."""
+    bootstrap: str = f"2000 resamples, seed {BOOTSTRAP_SEED} (stratified by task for aggregates)"
+
+    def records(self) -> list[dict[str, float | int | str | None]]:
+        """One flat record per task comparison and per aggregate (CSV/JSON rows)."""
+        common = {"algo_a": self.algo_a, "algo_b": self.algo_b, "at": self.at}
+        rows: list[dict[str, float | int | str | None]] = []
+        for c in self.tasks:
+            fields = {k: v for k, v in asdict(c).items() if k != "diff_ci"}
+            rows.append(
+                {
+                    "scope": "task",
+                    **common,
+                    **fields,
+                    "diff_ci_low": c.diff_ci[0],
+                    "diff_ci_high": c.diff_ci[1],
+                }
+            )
+        for agg in self.aggregates:
+            rows.append({"scope": "aggregate", **common, **agg})
+        return rows
+
+
+def compare(
     table: pd.DataFrame, algo_a: str, algo_b: str, tasks: list[str] | None, at: float | None
-) -> str:
-    """The report printed by ``mbbench compare``."""
+) -> Comparison:
+    """Per task: A against B (difference with bootstrap CI, Welch, Mann-Whitney, P(A>B));
+    across tasks, where random and model-free runs allow normalizing: IQM and mean with
+    stratified bootstrap CIs."""
     a, b = score_arrays(table, algo_a, tasks, at), score_arrays(table, algo_b, tasks, at)
     common = [
         t for t in (tasks or sorted(set(a) & set(b))) if len(a.get(t, [])) and len(b.get(t, []))
     ]
     if not common:
         raise ValueError(f"no task has finished runs of both {algo_a} and {algo_b}")
+    pairs = [compare_task(task, a[task], b[task]) for task in common]
+    try:
+        low, high = normalization_bounds(table, common)
+    except ValueError as error:
+        return Comparison(algo_a, algo_b, at, pairs, [], str(error))
+    aggregates: list[dict[str, float | str]] = []
+    for name, scores in ((algo_a, a), (algo_b, b)):
+        normalized = normalize({t: scores[t] for t in common}, low, high)
+        for statistic, fn in (("iqm", iqm), ("mean", np.mean)):
+            estimate, (ci_low, ci_high) = aggregate_with_ci(normalized, fn)
+            aggregates.append(
+                {
+                    "algorithm": name,
+                    "statistic": statistic,
+                    "estimate": estimate,
+                    "ci_low": ci_low,
+                    "ci_high": ci_high,
+                    "n_tasks": len(common),
+                }
+            )
+    return Comparison(algo_a, algo_b, at, pairs, aggregates, None)
+
+
+def format_comparison(comparison: Comparison) -> str:
+    """The Markdown report printed by ``mbbench compare`` (rounded for reading)."""
+    at = comparison.at
     where = f"at {at:g} steps" if at is not None else "final return"
     lines = [
-        f"{algo_a} vs {algo_b}, {where}",
+        f"{comparison.algo_a} vs {comparison.algo_b}, {where}",
         "",
         "| task | n | mean A | mean B | A-B [95% CI] | Welch t (p) | Mann-Whitney U (p) | P(A>B) |",
         "| --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
-    for task in common:
-        c = compare_task(task, a[task], b[task])
+    for c in comparison.tasks:
         lines.append(
-            f"| {task} | {c.n_a}/{c.n_b} | {c.mean_a:.1f} | {c.mean_b:.1f} | "
+            f"| {c.task} | {c.n_a}/{c.n_b} | {c.mean_a:.1f} | {c.mean_b:.1f} | "
             f"{c.diff:.1f} [{c.diff_ci[0]:.1f}, {c.diff_ci[1]:.1f}] | "
             f"{c.welch_t:.2f} ({c.welch_p:.3g}) | {c.mannwhitney_u:.1f} ({c.mannwhitney_p:.3g}) | "
             f"{c.prob_improvement:.2f} |"
         )
-    try:
-        low, high = normalization_bounds(table, common)
-    except ValueError as error:
-        lines += ["", f"Across tasks: not computed ({error})."]
+    if comparison.aggregates_skipped:
+        lines += ["", f"Across tasks: not computed ({comparison.aggregates_skipped})."]
         return "\n".join(lines)
     lines += ["", "Across tasks, normalized scores (random = 0, best model-free final = 1):", ""]
     lines += ["| algorithm | IQM [95% CI] | mean [95% CI] |", "| --- | --- | --- |"]
-    for name, scores in ((algo_a, a), (algo_b, b)):
-        normalized = normalize({t: scores[t] for t in common}, low, high)
-        q, q_ci = aggregate_with_ci(normalized, iqm)
-        m, m_ci = aggregate_with_ci(normalized, np.mean)
+    by_algo: dict[str, dict[str, dict]] = {}
+    for agg in comparison.aggregates:
+        by_algo.setdefault(str(agg["algorithm"]), {})[str(agg["statistic"])] = agg
+    for name, stats_of in by_algo.items():
+        q, m = stats_of["iqm"], stats_of["mean"]
         lines.append(
-            f"| {name} | {q:.3f} [{q_ci[0]:.3f}, {q_ci[1]:.3f}] "
-            f"| {m:.3f} [{m_ci[0]:.3f}, {m_ci[1]:.3f}] |"
+            f"| {name} | {q['estimate']:.3f} [{q['ci_low']:.3f}, {q['ci_high']:.3f}] "
+            f"| {m['estimate']:.3f} [{m['ci_low']:.3f}, {m['ci_high']:.3f}] |"
         )
-    lines += ["", "Bootstrap: 2000 resamples, seed 0 (stratified by task for the aggregates)."]
+    lines += ["", f"Bootstrap: {comparison.bootstrap}."]
     return "\n".join(lines)

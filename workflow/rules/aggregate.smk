@@ -9,8 +9,6 @@ rule aggregate:
     params:
         mbbench=MBBENCH,
         runs=lambda wc, output: str(Path(output[0]).parent.parent / "runs"),
-    conda:
-        "../envs/mbbench.yaml"
     log:
         f"{RESULTS}/logs/aggregate.log",
     shell:

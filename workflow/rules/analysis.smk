@@ -19,8 +19,6 @@ rule figure:
             ]
         ),
         stem=lambda wc, output: output.png[: -len(".png")],
-    conda:
-        "../envs/mbbench.yaml"
     log:
         f"{RESULTS}/logs/figure_{{exp}}.log",
     shell:
@@ -39,8 +37,6 @@ rule plasticity:
         run_dir=lambda wc, input: str(Path(input[0]).parent),
         note=lambda wc: shlex.quote(experiment(wc.exp).get("note", "")),
         stem=lambda wc, output: output.png[: -len(".png")],
-    conda:
-        "../envs/mbbench.yaml"
     log:
         f"{RESULTS}/logs/plasticity_{{exp}}.log",
     shell:
@@ -61,8 +57,6 @@ rule tables:
             for e, s in config["experiments"].items()
             if "horizon" in s.get("set", {})
         ),
-    conda:
-        "../envs/mbbench.yaml"
     log:
         f"{RESULTS}/logs/tables.log",
     shell:
@@ -79,8 +73,6 @@ rule report:
     params:
         mbbench=MBBENCH,
         note=shlex.quote(config.get("note", "")),
-    conda:
-        "../envs/mbbench.yaml"
     log:
         f"{RESULTS}/logs/report.log",
     shell:

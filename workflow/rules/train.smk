@@ -13,8 +13,6 @@ rule train:
         mbbench=MBBENCH,
         run_dir=lambda wc: run_dir(wc.exp, wc.task, wc.algo, wc.seed),
         args=run_arguments,
-    conda:
-        "../envs/mbbench.yaml"
     log:
         f"{RESULTS}/logs/train/{{exp}}/{{task}}/{{algo}}/seed{{seed}}.log",
     threads: 1
