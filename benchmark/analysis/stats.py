@@ -117,9 +117,12 @@ def compare_task(task: str, a: np.ndarray, b: np.ndarray) -> PairComparison:
     )
 
 
-def iqm(x: np.ndarray) -> float:
-    """Interquartile mean: the mean of the middle 50% of the scores."""
-    return float(stats.trim_mean(np.ravel(x), 0.25))
+def iqm(x: np.ndarray, axis: int | None = None) -> float | np.ndarray:
+    """Interquartile mean: the mean of the middle 50% of the scores (of all of them, or along
+    ``axis``)."""
+    if axis is None:
+        return float(stats.trim_mean(np.ravel(x), 0.25))
+    return stats.trim_mean(x, 0.25, axis=axis)
 
 
 def normalize(scores: ScoreArrays, low: dict[str, float], high: dict[str, float]) -> ScoreArrays:
@@ -130,14 +133,21 @@ def normalize(scores: ScoreArrays, low: dict[str, float], high: dict[str, float]
 def aggregate_with_ci(
     normalized: ScoreArrays, statistic, reps: int = 2000, seed: int = BOOTSTRAP_SEED
 ) -> tuple[float, tuple[float, float]]:
-    """A statistic of all normalized scores, with a stratified bootstrap 95% interval
-    (runs resampled within each task)."""
+    """A statistic of all normalized scores, with a stratified bootstrap 95% percentile
+    interval (runs resampled within each task). ``statistic(x, axis=...)`` must reduce along
+    an axis (``iqm``, ``np.mean``): all resamples are computed in one call."""
     tasks = sorted(normalized)
     point = statistic(np.concatenate([normalized[t] for t in tasks]))
-    interval = bootstrap_ci(
-        lambda *xs: statistic(np.concatenate(xs)), [normalized[t] for t in tasks], reps, seed
+    rng = np.random.default_rng(seed)
+    resampled = np.concatenate(
+        [
+            normalized[t][rng.integers(len(normalized[t]), size=(reps, len(normalized[t])))]
+            for t in tasks
+        ],
+        axis=1,
     )
-    return float(point), interval
+    low, high = np.percentile(statistic(resampled, axis=1), [2.5, 97.5])
+    return float(point), (float(low), float(high))
 
 
 def normalization_bounds(

@@ -96,7 +96,8 @@ def final_returns(table: pd.DataFrame, horizons: dict[str, int] | None = None) -
         match = candidates[(candidates["timesteps"] == steps) & (candidates["horizon"] == horizon)]
         if len(match):
             ref = match.iloc[0]
-            published_text = f"{ref['return_mean']:.1f} ± {ref['return_std']:.1f} ({ref['source']})"
+            spread = f" ± {ref['return_std']:.1f}" if pd.notna(ref["return_std"]) else ""
+            published_text = f"{ref['return_mean']:.1f}{spread} ({ref['source']})"
         elif len(candidates):
             ref = candidates.iloc[0]
             published_text = (

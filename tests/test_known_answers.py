@@ -1,0 +1,212 @@
+"""Known answers for the numbers the suite prints: synthetic run directories, written with
+the run format's own writer, whose tables, statistics and figures have answers computed by
+hand below."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from benchmark import layout
+from benchmark.analysis import plots, tables
+from benchmark.analysis import stats as S
+from benchmark.analysis.aggregate import aggregate
+from benchmark.rundir import RunDir
+
+
+def write_run(
+    root: Path,
+    experiment: str,
+    task: str,
+    algo: str,
+    seed: int,
+    curve: list[tuple[int, float]],
+    horizon: int = 200,
+    status: str = "done",
+) -> None:
+    """A run directory as a finished run leaves it, with the evaluation points ``curve``."""
+    run = RunDir(layout.run_dir(root, experiment, task, algo, seed))
+    run.path.mkdir(parents=True)
+    run.write_config({"algo": algo, "task": task, "seed": seed, "steps": curve[-1][0]})
+    run.write_meta({"algo": algo, "task": task, "seed": seed, "status": status, "horizon": horizon})
+    run.write_progress(
+        [
+            {
+                "env_steps": steps,
+                "wall_time_s": 1.0,
+                "return_mean": value,
+                "return_std": 0.0,
+                "eval_episodes": 5,
+            }
+            for steps, value in curve
+        ]
+    )
+
+
+@pytest.fixture
+def results(tmp_path) -> pd.DataFrame:
+    """Experiment 'e' on halfcheetah (horizon 200) and hopper (horizon 1000):
+
+    halfcheetah, evaluation points at 50k and 100k steps:
+      mbmpo   finals 100, 200, 300 (seeds 0-2), crossing 89 at known steps
+      ppo     finals 90, 110;  trpo final 50;  random finals -10, -10
+    hopper: mbmpo finals 10, 30 at 200k steps, horizon 1000.
+    """
+    root = tmp_path / "runs"
+    for seed, (mid, final) in enumerate([(0.0, 100.0), (50.0, 200.0), (100.0, 300.0)]):
+        write_run(root, "e", "halfcheetah", "mbmpo", seed, [(50_000, mid), (100_000, final)])
+    for seed, final in enumerate([90.0, 110.0]):
+        write_run(root, "e", "halfcheetah", "ppo", seed, [(50_000, 0.0), (100_000, final)])
+    write_run(root, "e", "halfcheetah", "trpo", 0, [(50_000, 0.0), (100_000, 50.0)])
+    for seed in range(2):
+        write_run(root, "e", "halfcheetah", "random", seed, [(50_000, -10.0), (100_000, -10.0)])
+    for seed, final in enumerate([10.0, 30.0]):
+        write_run(root, "e", "hopper", "mbmpo", seed, [(200_000, final)], horizon=1000)
+    write_run(root, "e", "hopper", "ppo", 0, [(1000, 5.0)], status="failed")
+    return aggregate(root, warn=False)
+
+
+def test_final_returns_and_the_published_number_of_the_same_setting(results):
+    final = tables.final_returns(results).set_index(["task", "algo"])
+    cheetah = final.loc[("halfcheetah", "mbmpo")]
+    assert cheetah["seeds"] == 3 and cheetah["steps"] == 100_000
+    assert cheetah["return_mean"] == pytest.approx(200.0)
+    assert cheetah["return_std"] == pytest.approx(math.sqrt((100**2 + 0 + 100**2) / 3))
+    # The official code rerun at 100k steps, horizon 200: the same setting.
+    assert cheetah["published"] == "550.0 (rl_experiments_readme_original_code_rerun)"
+    # Hopper at horizon 1000, 200k steps: MBBL's table 1 has MB-MPO there.
+    hopper = final.loc[("hopper", "mbmpo")]
+    assert hopper["return_mean"] == pytest.approx(20.0) and hopper["seeds"] == 2
+    assert hopper["published"] == "333.2 ± 1189.7 (wang2019_mbbl_table1)"
+    # PPO on halfcheetah: published only at 200k steps, horizon 1000 -> another setting.
+    assert final.loc[("halfcheetah", "ppo"), "published"].startswith(
+        "other setting: 17.2 at 200,000 steps, horizon 1000"
+    )
+    # A failed run is not a result.
+    assert ("hopper", "ppo") not in final.index
+
+
+@pytest.mark.parametrize(
+    ("level", "expected"),
+    [
+        (20.0, 2500.0),  # crosses between 2000 (10) and 3000 (30): 2000 + 10/20 * 1000
+        (10.0, 2000.0),  # reached exactly at a point
+        (-5.0, 1000.0),  # already reached at the first point
+        (40.0, math.nan),  # never reached
+    ],
+)
+def test_steps_to_reach(level, expected):
+    curve = pd.DataFrame({"env_steps": [3000, 1000, 2000], "return_mean": [30.0, 0.0, 10.0]})
+    got = tables.steps_to_reach(curve, level)
+    assert (math.isnan(got) and math.isnan(expected)) or got == pytest.approx(expected)
+
+
+def test_samples_needed_target_is_random_plus_a_fraction_of_the_best_model_free(results):
+    needed = tables.samples_needed(results, fraction=0.9).set_index(["task", "algo"])
+    # random -10, best model-free: ppo with mean 100 (trpo 50), so 90% of the way: 89.
+    row = needed.loc[("halfcheetah", "mbmpo")]
+    assert row["target"] == "random -10.0 + 90% of the way to ppo's 100.0 = 89.0"
+    # mbmpo's seeds cross 89 at: 50k + 89/100*50k = 94.5k; 50k + 39/150*50k; 50k (already 100).
+    crossings = [94_500.0, 50_000 + 39 / 150 * 50_000, 50_000.0]
+    assert row["runs_reaching"] == "3/3"
+    assert row["median_steps"] == pytest.approx(np.median(crossings))
+    ppo = needed.loc[("halfcheetah", "ppo")]
+    # ppo seed 0 ends at 90 >= 89: crosses at 50k + 89/90*50k; seed 1 at 50k + 89/110*50k.
+    assert ppo["runs_reaching"] == "2/2"
+    assert ppo["median_steps"] == pytest.approx(
+        np.median([50_000 + 89 / 90 * 50_000, 50_000 + 89 / 110 * 50_000])
+    )
+    assert needed.loc[("halfcheetah", "trpo"), "runs_reaching"] == "0/1"
+    assert math.isnan(needed.loc[("halfcheetah", "trpo"), "median_steps"])
+    assert ("hopper", "mbmpo") not in needed.index  # no model-free result there: no target
+
+
+def test_normalized_scores_random_zero_best_model_free_one(results):
+    low, high = S.normalization_bounds(results, ["halfcheetah"])
+    assert low == {"halfcheetah": -10.0} and high == {"halfcheetah": 100.0}
+    scores = S.score_arrays(results, "mbmpo", ["halfcheetah"])
+    normalized = S.normalize(scores, low, high)["halfcheetah"]
+    np.testing.assert_allclose(normalized, [110 / 110, 210 / 110, 310 / 110])
+    # At 50k steps (an evaluation point): 0, 50 and 100.
+    at = S.score_arrays(results, "mbmpo", ["halfcheetah"], at=50_000)["halfcheetah"]
+    np.testing.assert_allclose(np.sort(at), [0.0, 50.0, 100.0])
+    # At 75k: halfway between the two points of each seed.
+    mid = S.score_arrays(results, "mbmpo", ["halfcheetah"], at=75_000)["halfcheetah"]
+    np.testing.assert_allclose(np.sort(mid), [50.0, 125.0, 200.0])
+
+
+def test_iqm_and_probability_of_improvement_by_hand():
+    assert S.iqm(np.arange(1.0, 9.0)) == pytest.approx(4.5)  # mean of 3, 4, 5, 6
+    # 10 values: the middle 50% keeps 5 whole values... scipy trims 25% each side: 3..8.
+    assert S.iqm(np.arange(1.0, 11.0)) == pytest.approx(np.mean([3, 4, 5, 6, 7, 8]))
+    x, y = np.array([1.0, 2.0, 3.0]), np.array([2.0, 2.0])
+    # pairs: 1 loses twice; 2 ties twice (2 x 0.5); 3 wins twice -> (1 + 2) / 6
+    assert S.probability_of_improvement(x, y) == pytest.approx(0.5)
+    assert S.probability_of_improvement(np.array([5.0]), np.array([1.0, 2.0])) == 1.0
+
+
+def iqm_interval_coverage(runs: int, draws: int = 1000) -> int:
+    """In how many of ``draws`` synthetic experiments (3 tasks x ``runs`` normalized scores
+    from known normals) the stratified bootstrap 95% interval covers the population IQM."""
+    rng = np.random.default_rng(2024)
+    means, sds = np.array([0.2, 0.5, 0.9]), np.array([0.1, 0.2, 0.15])
+    population = np.concatenate(
+        [rng.normal(m, s, 1_000_000) for m, s in zip(means, sds, strict=True)]
+    )
+    truth = S.iqm(population)
+    covered = 0
+    for draw in range(draws):
+        data = {
+            f"t{k}": rng.normal(m, s, runs) for k, (m, s) in enumerate(zip(means, sds, strict=True))
+        }
+        _, (low, high) = S.aggregate_with_ci(data, S.iqm, reps=1000, seed=draw)
+        covered += low <= truth <= high
+    return covered
+
+
+def test_stratified_bootstrap_interval_of_the_iqm_covers_the_truth_95_percent():
+    """With 30 runs per task the nominal 95% interval covers the truth in 93-97% of 1000
+    synthetic experiments (measured: 936)."""
+    assert 930 <= iqm_interval_coverage(runs=30) <= 970
+
+
+def test_with_few_seeds_the_percentile_interval_covers_less_than_it_says():
+    """The percentile bootstrap is known to undercover with few runs: measured 859 of 1000
+    with 5 runs per task, 893 with 10 (README, Statistics). This pins that behaviour, so a
+    change of the interval method shows up here."""
+    assert 820 <= iqm_interval_coverage(runs=5) <= 900
+
+
+def test_learning_curve_figure_draws_the_tables_numbers(results, tmp_path, monkeypatch):
+    drawn = {}
+
+    def keep(fig, stem):
+        drawn["fig"] = fig
+        return [stem]
+
+    monkeypatch.setattr(plots, "save", keep)
+    plots.learning_curves(results, "e", tmp_path / "fig", log_x=False)
+    axes = {ax.get_title().split(" ")[0]: ax for ax in drawn["fig"].axes}
+    cheetah = axes["halfcheetah"]
+    labels = [t.get_text() for t in cheetah.get_legend().get_texts()]
+    lines = {}
+    for line in cheetah.get_lines():
+        if len(line.get_xdata()) > 1 and line.get_label() not in lines:
+            lines[line.get_label()] = line
+    done = results[results["status"] == "done"]
+    for algo in ("mbmpo", "ppo", "trpo", "random"):
+        assert algo in labels
+        expected = done[(done["task"] == "halfcheetah") & (done["algo"] == algo)]
+        expected = expected.groupby("env_steps")["return_mean"].mean()
+        matching = [
+            line
+            for line in cheetah.get_lines()
+            if len(line.get_xdata()) == len(expected)
+            and np.allclose(line.get_xdata(), expected.index)
+            and np.allclose(line.get_ydata(), expected.to_numpy())
+        ]
+        assert matching, f"no line of {algo} draws its mean curve {expected.to_dict()}"
