@@ -42,6 +42,7 @@ class RandomPolicy(Algorithm):
             act = None  # a new stream of actions starts at every evaluation point
             while self.env_steps < total_steps:
                 if act is None:
+                    self.logger.phase("acting")
                     act = self._act_fn(self._rng(0, self.env_steps))
                     env.reset(seed=int(self._rng(1, self.env_steps).integers(2**31)))
                 _, _, terminated, truncated, _ = env.step(act(None))
@@ -49,6 +50,7 @@ class RandomPolicy(Algorithm):
                 if terminated or truncated:
                     env.reset()
                 if self.logger.evaluation_due(self.env_steps, total_steps):
+                    self.logger.phase("evaluating")
                     mean, std = self.logger.evaluate(self._act_fn(self._rng(2, self.env_steps)))
                     self.logger.log(self.env_steps, mean, std)
                     self.logger.checkpoint(self.env_steps, self.state_dict())

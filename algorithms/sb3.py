@@ -189,6 +189,7 @@ class SB3Algorithm(Algorithm):
         self.checkpoint_pending = False
 
     def train(self, total_steps: int) -> None:
+        self.logger.phase("training")
         remaining = total_steps - self.env_steps
         if remaining > 0:
             self.model.learn(

@@ -83,7 +83,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     overrides |= parse_assignments(args.set or [])
     resolved = resolve_run(args.algo, args.task, args.seed, args.steps, overrides, args.preset)
     out = args.out or default_run_dir(resolved.config)
-    execute(resolved, out, device=args.device, progress="quiet" if args.quiet else "auto")
+    execute(resolved, out, device=args.device, progress="quiet" if args.quiet else args.progress)
     print(out)
     return 0
 
@@ -296,8 +296,15 @@ def build_parser() -> argparse.ArgumentParser:
     p_run.add_argument(
         "--quiet",
         action="store_true",
-        help="no progress output (default: a live bar on a terminal, else a line per "
-        "evaluation point)",
+        help="no progress output (the same as --progress quiet)",
+    )
+    p_run.add_argument(
+        "--progress",
+        choices=["auto", "bar", "lines", "phases", "quiet"],
+        default="auto",
+        help="auto (default): a live bar on a terminal, else a line per evaluation point; "
+        "phases: also a line at every change of phase (collecting, fitting, meta step, "
+        "evaluating)",
     )
     p_run.set_defaults(func=cmd_run)
 

@@ -3,7 +3,8 @@
 On a terminal: a live progress bar (tqdm) of real steps, with steps/s, ETA, the current phase
 (collecting, fitting models, meta steps, ...) and the last evaluation return; it redraws at
 least every second, so a long model fit is never silent. Elsewhere (log files, the
-workflow): one short line per evaluation point. ``--quiet``: nothing.
+workflow): one short line per evaluation point; ``--progress phases`` adds a line at every
+change of phase (where a long run spends its time, in a log file). ``--quiet``: nothing.
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ from collections.abc import Callable
 from typing import Any, TextIO
 
 from tqdm import tqdm
+
+MODES = ("auto", "bar", "lines", "phases", "quiet")
 
 
 def _duration(seconds: float) -> str:
@@ -34,12 +37,13 @@ class ProgressReporter:
         mode: str = "auto",
         stream: TextIO | None = None,
     ) -> None:
-        """``mode``: 'bar' (a live bar), 'lines' (a line per evaluation point), 'quiet', or
-        'auto' (a bar on a terminal, lines otherwise)."""
+        """``mode``: 'bar' (a live bar), 'lines' (a line per evaluation point), 'phases'
+        (lines, and a line per change of phase), 'quiet', or 'auto' (a bar on a terminal,
+        lines otherwise)."""
         self.stream = stream or sys.stderr
         if mode == "auto":
             mode = "bar" if self.stream.isatty() else "lines"
-        if mode not in ("bar", "lines", "quiet"):
+        if mode not in MODES:
             raise ValueError(f"unknown progress mode {mode!r}")
         self.mode, self.label, self.total, self.initial = mode, label, total, initial
         self.phase = "starting"
@@ -84,7 +88,10 @@ class ProgressReporter:
         bar.set_postfix(postfix, refresh=True)
 
     def set_phase(self, phase: str) -> None:
-        """What the run is doing now (shown on the bar)."""
+        """What the run is doing now (shown on the bar; a line of its own in 'phases')."""
+        if self.mode == "phases" and phase != self.phase:
+            elapsed = _duration(time.monotonic() - self._start)
+            print(f"[{self.label}] {elapsed} {phase}", file=self.stream, flush=True)
         self.phase = phase
 
     def evaluation(self, env_steps: int, return_mean: float, return_std: float) -> None:

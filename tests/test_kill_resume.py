@@ -1,5 +1,13 @@
-"""A run killed with SIGKILL at a random moment and started again with the same command ends
-with the same progress.csv as an uninterrupted run (CPU, same seed)."""
+"""A run killed with SIGKILL and started again with the same command ends with the same
+progress.csv as an uninterrupted run (CPU, same seed), for every registered algorithm and at
+several moments: before the first checkpoint, during a model fit (SB3: during training),
+during an evaluation, right after a checkpoint. Which occurrence of the moment, and a small
+delay, are drawn per run; the run reports its phases (``--progress phases``) so the test
+knows when to strike.
+
+The default suite kills one model-based and one SB3 algorithm at a drawn moment; the whole
+matrix is in the slow set (``make test-all``).
+"""
 
 from __future__ import annotations
 
@@ -10,35 +18,24 @@ import random
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
 import pytest
 
-from tests.test_baselines import MPC_POINT2D
-from tests.test_mbmpo import POINT2D_SMALL
+from algorithms import get_algorithm, list_algorithms
+from tests.test_reliability import case
 
-CASES = {
-    "mbmpo": (
-        1800,
-        [*POINT2D_SMALL[:-2], "meta_steps=2", "eval_every=300", "eval_episodes=2"],
-        None,
-    ),
-    "mbmpc": (
-        2100,
-        [*MPC_POINT2D[:-3], "model_max_epochs=5", "eval_every=300", "eval_episodes=2"],
-        None,
-    ),
-    # zoo PPO: 2048-step batches; it checkpoints at the first batch start after an evaluation
-    "ppo": (5000, ["eval_every=1000", "eval_episodes=2"], "zoo"),
-}
-"""Budget, settings and preset per algorithm."""
+MOMENTS = ("before_first_checkpoint", "fitting", "evaluating", "after_checkpoint")
+DEFAULT_CASES = [("mbmpo", "fitting"), ("ppo", "after_checkpoint")]
+"""Kept in the default suite: one model-based algorithm, one SB3 algorithm."""
 
 
 def command(algo: str, out: Path) -> list[str]:
-    steps, settings, preset = CASES[algo]
+    steps, settings, preset = case(algo)
     args = [sys.executable, "-m", "benchmark.cli", "run", "--algo", algo, "--task", "point2d"]
-    args += ["--steps", str(steps), "--quiet", "--out", str(out)]
+    args += ["--steps", str(steps), "--progress", "phases", "--out", str(out)]
     if preset is not None:
         args += ["--preset", preset]
     for item in settings:
@@ -52,28 +49,92 @@ def progress(out: Path) -> list[dict[str, str]]:
     return [{k: v for k, v in r.items() if not k.startswith(("wall_time", "time_"))} for r in rows]
 
 
-@pytest.mark.parametrize("algo", sorted(CASES))
-def test_sigkill_then_same_command_resumes_to_the_same_progress(tmp_path, algo):
+def phase_word(algo: str, moment: str) -> str | None:
+    """The phase line that marks ``moment`` for ``algo`` (None: watch the checkpoint file)."""
+    family = get_algorithm(algo).family
+    if moment == "fitting":
+        return {"model-based": "fitting", "model-free": "training"}.get(family, "acting")
+    if moment == "evaluating":
+        return "evaluating"
+    return None
+
+
+def kill_at(process: subprocess.Popen, out: Path, algo: str, moment: str, rng: random.Random):
+    """Watch the run's phase lines and checkpoint; SIGKILL it at ``moment``. Returns the
+    phase it was in, or None if it finished first."""
+    checkpoint = out / "checkpoint.pt"
+    lines: list[str] = []
+    reader = threading.Thread(target=lambda: lines.extend(process.stderr), daemon=True)
+    reader.start()
+    word = phase_word(algo, moment)
+    occurrence = rng.randint(1, 2)
+    seen, last_stamp = 0, None
+    deadline = time.monotonic() + 300
+    while process.poll() is None:
+        assert time.monotonic() < deadline, "the run neither finished nor reached the moment"
+        if moment == "before_first_checkpoint":
+            if lines and not checkpoint.exists():
+                time.sleep(rng.uniform(0.0, 0.3))
+                break
+        elif moment == "after_checkpoint":
+            stamp = checkpoint.stat().st_mtime_ns if checkpoint.exists() else None
+            if stamp is not None and stamp != last_stamp:
+                seen, last_stamp = seen + 1, stamp
+                if seen == occurrence:
+                    break
+        else:
+            seen = sum(word in line for line in lines)
+            if seen >= occurrence:
+                time.sleep(rng.uniform(0.0, 0.05))
+                break
+        time.sleep(0.005)
+    if process.poll() is not None:
+        return None
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    phases = [line for line in lines if "steps=" not in line]
+    return phases[-1].strip() if phases else "(no phase yet)"
+
+
+def check_kill_and_resume(tmp_path: Path, algo: str, moment: str) -> None:
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     reference = tmp_path / "reference"
     subprocess.run(command(algo, reference), check=True, env=env, capture_output=True)
-
+    rng = random.Random(f"{algo}-{moment}-{os.getpid()}")
     killed = tmp_path / "killed"
-    process = subprocess.Popen(
-        command(algo, killed), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-    )
-    deadline = time.monotonic() + 300
-    while not (killed / "checkpoint.pt").exists():  # kill after the first checkpoint ...
-        assert time.monotonic() < deadline and process.poll() is None
-        time.sleep(0.05)
-    time.sleep(random.Random(0).uniform(0.0, 1.0))  # ... at a random moment after it
-    if process.poll() is not None:
-        pytest.skip("the run finished before it could be killed")
-    process.send_signal(signal.SIGKILL)
-    process.wait()
-    assert json.loads((killed / "meta.json").read_text())["status"] == "running"
-
-    subprocess.run(command(algo, killed), check=True, env=env, capture_output=True)
-    assert progress(killed) == progress(reference)
+    for _attempt in range(3):  # a moment drawn too late may find the run finished
+        if killed.exists():
+            subprocess.run(["rm", "-rf", str(killed)], check=True)
+        process = subprocess.Popen(
+            command(algo, killed),
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        phase = kill_at(process, killed, algo, moment, rng)
+        finished = json.loads((killed / "meta.json").read_text())["status"] == "done"
+        if phase is not None and not finished:  # (killed while exiting after its last write)
+            break
+    else:
+        pytest.skip(f"{algo} finished before it could be killed at {moment}")
     meta = json.loads((killed / "meta.json").read_text())
-    assert meta["status"] == "done" and meta["resumes"] == 1
+    assert meta["status"] == "running", meta
+    had_checkpoint = (killed / "checkpoint.pt").exists()
+    subprocess.run(command(algo, killed), check=True, env=env, capture_output=True)
+    assert progress(killed) == progress(reference), f"killed at {moment} ({phase})"
+    meta = json.loads((killed / "meta.json").read_text())
+    assert meta["status"] == "done"
+    assert meta["resumes"] == int(had_checkpoint)
+
+
+@pytest.mark.parametrize(("algo", "moment"), DEFAULT_CASES)
+def test_sigkill_then_same_command_resumes_to_the_same_progress(tmp_path, algo, moment):
+    check_kill_and_resume(tmp_path, algo, moment)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("moment", MOMENTS)
+@pytest.mark.parametrize("algo", list_algorithms())
+def test_sigkill_of_every_algorithm_at_every_moment(tmp_path, algo, moment):
+    check_kill_and_resume(tmp_path, algo, moment)
