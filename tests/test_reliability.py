@@ -66,19 +66,42 @@ def without_time(table):
     return [{k: v for k, v in r.items() if not k.startswith(("wall_time", "time_"))} for r in table]
 
 
-def test_every_registered_algorithm_is_covered():
-    assert {
-        "random",
-        "mbmpo",
-        "metrpo",
-        "mbmpc",
-        "ppo",
-        "trpo",
-        "sac",
-        "td3",
-        "ddpg",
-        "a2c",
-    } <= set(list_algorithms())
+def missing_evidence() -> list[str]:
+    """What keeps a registered algorithm out of the evidence sets. The determinism, resume
+    and SIGKILL tests are parametrized over the registry; an algorithm also needs the small
+    settings those runs use (a model-based one without a MODEL_BASED entry would train at full
+    size) and a recorded fingerprint (tests/golden.py)."""
+    from algorithms import get_algorithm
+    from tests.golden import recorded
+    from tests.test_kill_resume import test_sigkill_of_every_algorithm_at_every_moment as kill
+
+    kill_algos = next(
+        m.args[1] for m in kill.pytestmark if m.name == "parametrize" and m.args[0] == "algo"
+    )
+    problems = []
+    for algo in list_algorithms():
+        if get_algorithm(algo).family == "model-based" and algo not in MODEL_BASED:
+            problems.append(f"{algo}: no small settings in MODEL_BASED")
+        if f"{algo}-point2d" not in recorded():
+            problems.append(f"{algo}: no fingerprint (python -m tests.golden)")
+        if algo not in kill_algos:
+            problems.append(f"{algo}: not in the SIGKILL matrix")
+    return problems
+
+
+def test_every_registered_algorithm_is_in_every_evidence_set():
+    assert missing_evidence() == []
+
+
+def test_an_algorithm_registered_without_evidence_is_caught(monkeypatch):
+    import algorithms
+    from algorithms.mbmpc import MBMPC
+
+    monkeypatch.setattr(algorithms, "_REGISTRY", dict(algorithms._REGISTRY))
+    algorithms.register("unproven")(type("Unproven", (MBMPC,), {}))
+    problems = missing_evidence()
+    assert "unproven: no small settings in MODEL_BASED" in problems
+    assert "unproven: no fingerprint (python -m tests.golden)" in problems
 
 
 @pytest.mark.parametrize("algo", list_algorithms())
