@@ -54,8 +54,13 @@ def progress_without_time(run: Path) -> list[list[str]]:
     return [[line.split(",")[i] for i in keep] for line in lines]
 
 
+SLOW_ENOUGH_TO_CANCEL = {"mbmpo", "mbmpc"}
+"""The smoke profile's random and PPO runs end within a second or two of their first
+checkpoint: a cancel sent then can arrive after the run finished."""
+
+
 def cancel_one_training_job_after_its_checkpoint(cluster, root, process) -> tuple[Path, str]:
-    """scancel the first training job seen running with a checkpoint on disk."""
+    """scancel the first model-based training job seen running with a checkpoint on disk."""
     deadline = time.monotonic() + 600
     while process.poll() is None and time.monotonic() < deadline:
         queued = set(cluster.squeue_job_ids())
@@ -66,7 +71,9 @@ def cancel_one_training_job_after_its_checkpoint(cluster, root, process) -> tupl
                 continue
             jobs = meta.get("slurm_job_ids") or []
             has_checkpoint = (meta_path.parent / "checkpoint.pt").exists()
-            if meta["status"] == "running" and has_checkpoint and jobs and jobs[-1] in queued:
+            slow = meta.get("algo") in SLOW_ENOUGH_TO_CANCEL
+            running = meta["status"] == "running" and has_checkpoint
+            if slow and running and jobs and jobs[-1] in queued:
                 cluster.scancel(jobs[-1])
                 return meta_path.parent, jobs[-1]
         time.sleep(0.1)
