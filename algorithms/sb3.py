@@ -26,6 +26,7 @@ from stable_baselines3 import A2C, DDPG, PPO, SAC, TD3
 from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.noise import NormalActionNoise
+from stable_baselines3.common.off_policy_algorithm import OffPolicyAlgorithm
 from torch import nn
 
 from algorithms import register, register_unavailable
@@ -288,7 +289,6 @@ def _register(
     doc: str,
     seconds_per_1000_steps: float,
     published_name: str | None = None,
-    off_policy: bool = False,
 ) -> None:
     if sb3_class is None:
         return
@@ -298,7 +298,7 @@ def _register(
         "__doc__": doc,
         "seconds_per_1000_steps": {None: seconds_per_1000_steps},
         "published_name": published_name,
-        "off_policy": off_policy,
+        "off_policy": issubclass(sb3_class, OffPolicyAlgorithm),
     }
     register(name)(type(name.upper(), (SB3Algorithm,), facts))
 
@@ -306,14 +306,13 @@ def _register(
 # Seconds per 1000 real steps: measured on the project's 2-core machine (docs/performance.md).
 _register("ppo", PPO, "PPO (Stable-Baselines3), model-free baseline.", 6, "PPO")
 _register("trpo", TRPO, "TRPO (sb3-contrib), model-free baseline.", 6, "TRPO")
-_register("ddpg", DDPG, "DDPG (Stable-Baselines3), model-free baseline.", 21, off_policy=True)
+_register("ddpg", DDPG, "DDPG (Stable-Baselines3), model-free baseline.", 21)
 _register(
     "td3",
     TD3,
     "TD3 (Stable-Baselines3), model-free baseline (not in the paper).",
     45,
     "TD3",
-    off_policy=True,
 )
 _register(
     "sac",
@@ -321,7 +320,6 @@ _register(
     "SAC (Stable-Baselines3), model-free baseline (not in the paper).",
     70,
     "SAC",
-    off_policy=True,
 )
 _register("a2c", A2C, "A2C (Stable-Baselines3), model-free baseline (not in the paper).", 8)
 register_unavailable(

@@ -46,14 +46,11 @@ def cmd_list(args: argparse.Namespace) -> int:
 def cmd_config(args: argparse.Namespace) -> int:
     import yaml
 
-    from benchmark.config import apply_overrides, describe
-    from benchmark.run import RunConfig
+    from benchmark.config import describe
+    from benchmark.run import RunConfig, configure_algorithm
 
     cls = get_algorithm(args.algo)
-    if args.preset is not None and args.preset not in cls.presets:
-        choices = ", ".join(sorted(cls.presets)) or "none"
-        raise ConfigError(f"unknown preset {args.preset!r} for {args.algo}; choose from: {choices}")
-    config = apply_overrides(cls.Config(), cls.presets.get(args.preset, {}) if args.preset else {})
+    config = configure_algorithm(cls, args.preset)
     rows = describe(config) + describe(RunConfig(), prefix="run.")
     preset = f"preset {args.preset}" if args.preset else "defaults"
     if args.format == "yaml":

@@ -210,11 +210,11 @@ def bounds_text(fld: dataclasses.Field) -> str:
 
 def describe(config: Any, prefix: str = "") -> list[dict[str, Any]]:
     """Every field of a config dataclass instance: key, value, type, bounds, docstring."""
-    docs = field_docs(type(config))
+    docs, values = field_docs(type(config)), to_dict(config)
     return [
         {
             "key": f"{prefix}{name}",
-            "value": to_dict(config)[name],
+            "value": values[name],
             "type": _type_name(tp),
             "bounds": bounds_text(fld),
             "doc": docs.get(name, ""),

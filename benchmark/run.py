@@ -89,6 +89,20 @@ def _split_overrides(
     return run, env, algo
 
 
+def configure_algorithm(
+    algorithm_cls: type[Algorithm], preset: str | None, overrides: dict[str, Any] | None = None
+) -> AlgorithmConfig:
+    """The algorithm's config: defaults, then the named ``preset``, then ``overrides``,
+    validated."""
+    if preset is not None and preset not in algorithm_cls.presets:
+        choices = ", ".join(sorted(algorithm_cls.presets)) or "none"
+        raise ConfigError(
+            f"unknown preset {preset!r} for {algorithm_cls.name}; choose from: {choices}"
+        )
+    preset_values = algorithm_cls.presets.get(preset, {}) if preset else {}
+    return apply_overrides(algorithm_cls.Config(), {**preset_values, **(overrides or {})})
+
+
 def resolve_run(
     algo: str,
     task: str,
@@ -104,11 +118,7 @@ def resolve_run(
         raise ConfigError(f"steps: must be a positive integer, got {steps!r}")
     algorithm_cls = get_algorithm(algo)
     run_over, env_over, algo_over = _split_overrides(overrides or {}, algorithm_cls)
-    if preset is not None and preset not in algorithm_cls.presets:
-        choices = ", ".join(sorted(algorithm_cls.presets)) or "none"
-        raise ConfigError(f"unknown preset {preset!r} for {algo}; choose from: {choices}")
-    preset_values = algorithm_cls.presets.get(preset, {}) if preset else {}
-    algorithm_config = apply_overrides(algorithm_cls.Config(), {**preset_values, **algo_over})
+    algorithm_config = configure_algorithm(algorithm_cls, preset, algo_over)
     run_config = apply_overrides(RunConfig(), run_over, "run.")
     try:
         task_obj = make_task(task, horizon=run_config.horizon, **env_over)

@@ -52,19 +52,18 @@ class TransitionBuffer:
         """Append transitions. A buffer that tracks episodes needs ``episode_ends`` (True at
         the last transition of each episode) and ``rng``, which draws each new episode's
         split; other buffers ignore both."""
+        if self.tracks_episodes and (episode_ends is None or rng is None):
+            raise ValueError("a buffer that tracks episodes needs episode_ends and rng")
+        self.obs = self._append(self.obs, obs, torch.float32)
+        self.act = self._append(self.act, act, torch.float32)
+        self.next_obs = self._append(self.next_obs, next_obs, torch.float32)
         if self.tracks_episodes:
-            if episode_ends is None or rng is None:
-                raise ValueError("a buffer that tracks episodes needs episode_ends and rng")
             ends = np.asarray(episode_ends, dtype=bool)
             starts = np.concatenate([[True], ends[:-1]])
             episode = self.episodes_added + np.cumsum(starts) - 1
             n_new = int(starts.sum())
             held_out = rng.uniform(size=n_new) < self.valid_fraction
             self.episodes_added += n_new
-        self.obs = self._append(self.obs, obs, torch.float32)
-        self.act = self._append(self.act, act, torch.float32)
-        self.next_obs = self._append(self.next_obs, next_obs, torch.float32)
-        if self.tracks_episodes:
             self.episode = self._append(self.episode, episode, torch.int64)
             self.validation = self._append(
                 self.validation, held_out[episode - episode[0]], torch.bool

@@ -160,9 +160,10 @@ class RealDataAlgorithm(Algorithm):
         try:
             while self.env_steps < total_steps:
                 stats: dict[str, float] = {"iteration": self.iteration}
+                label = f"iteration {self.iteration}"
                 start = time.perf_counter()
                 remaining = total_steps - self.env_steps
-                self.logger.phase(f"iteration {self.iteration}: collecting real steps")
+                self.logger.phase(f"{label}: collecting real steps")
                 if self.iteration == 0:
                     returns = self.collect(min(self.config.initial_random_steps, remaining), None)
                 else:
@@ -170,13 +171,13 @@ class RealDataAlgorithm(Algorithm):
                 if returns:  # no column when no episode finished in this iteration
                     stats["collected_return"] = float(np.mean(returns))
                 stats["time_collect_s"] = time.perf_counter() - start
-                self.logger.phase(f"iteration {self.iteration}: fitting the model")
+                self.logger.phase(f"{label}: fitting the model")
                 stats |= self.fit_model()
-                self.logger.phase(f"iteration {self.iteration}: improving the policy")
+                self.logger.phase(f"{label}: improving the policy")
                 stats |= self.improve()
                 self.iteration += 1
                 if self.logger.evaluation_due(self.env_steps, total_steps):
-                    self.logger.phase(f"iteration {self.iteration - 1}: evaluating")
+                    self.logger.phase(f"{label}: evaluating")
                     start = time.perf_counter()
                     mean, std, evaluation_stats = self.evaluate()
                     stats |= evaluation_stats

@@ -156,17 +156,16 @@ def normalization_bounds(
     """Per task: the random policy's mean final return (0) and the best model-free
     algorithm's mean final return (1), from the runs in the table."""
     low, high = {}, {}
+    model_free = model_free_algorithms()
     for task in tasks:
         rnd = score_arrays(table, "random", [task])[task]
         best = [
-            s.mean()
-            for algo in model_free_algorithms()
-            if len(s := score_arrays(table, algo, [task])[task])
+            s.mean() for algo in model_free if len(s := score_arrays(table, algo, [task])[task])
         ]
         if not len(rnd) or not best:
             raise ValueError(
                 f"{task}: normalized scores need finished 'random' runs and at least one "
-                f"model-free baseline ({', '.join(model_free_algorithms())}) in the results"
+                f"model-free baseline ({', '.join(model_free)}) in the results"
             )
         low[task], high[task] = float(rnd.mean()), float(max(best))
         if high[task] <= low[task]:
