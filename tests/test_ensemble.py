@@ -5,9 +5,16 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 
 from algorithms.common.buffer import TransitionBuffer
-from algorithms.common.ensemble import DynamicsEnsemble, EnsembleConfig, FrozenEnsemble
+from algorithms.common.ensemble import (
+    DynamicsEnsemble,
+    EarlyStopping,
+    EnsembleConfig,
+    FrozenEnsemble,
+    LockstepTrainer,
+)
 from algorithms.common.rollout import imagine
 from benchmark.tasks import make_task
 
@@ -84,6 +91,39 @@ def test_loop_and_bmm_layouts_agree(cheetah):
     torch.testing.assert_close(assigned.view(3, 100, -1), bmm, rtol=1e-5, atol=1e-5)
 
 
+@pytest.mark.parametrize("weight_norm", [True, False])
+@pytest.mark.parametrize("sizes", [(3, 2, (16, 16), 40), (23, 6, (512, 512), 500)])
+def test_lockstep_training_is_bit_identical_to_training_each_model_alone(weight_norm, sizes):
+    """The lockstep trainer (one batched step of all models) against torch.optim.Adam on each
+    model separately, with models dropping out and coming back as early stopping does: every
+    weight and Adam moment equal bit for bit, at a small and at the faithful size."""
+    obs_dim, act_dim, hidden, rows = sizes
+    config = EnsembleConfig(hidden_sizes=hidden, weight_norm=weight_norm)
+    alone = DynamicsEnsemble(obs_dim, act_dim, list(range(obs_dim)), config, seed=3)
+    lockstep = DynamicsEnsemble(obs_dim, act_dim, list(range(obs_dim)), config, seed=3)
+    trainer = LockstepTrainer(lockstep)
+    generator = torch.Generator().manual_seed(0)
+    for active in [[0, 1, 2, 3, 4], [0, 2, 3], [3], [0, 1, 2, 3, 4]]:
+        x = torch.randn(len(active), rows, obs_dim + act_dim, generator=generator)
+        y = torch.randn(len(active), rows, obs_dim, generator=generator)
+        losses = trainer.step(active, x, y)
+        for i, k in enumerate(active):
+            loss = F.mse_loss(alone.models[k](x[i]), y[i])
+            alone.optimizers[k].zero_grad()
+            loss.backward()
+            alone.optimizers[k].step()
+            assert torch.equal(losses[i], loss.detach())
+    trainer.write_back()
+    for k in range(5):
+        for mine, theirs in zip(
+            lockstep.models[k].parameters(), alone.models[k].parameters(), strict=True
+        ):
+            assert torch.equal(mine, theirs)
+            ours, ref = lockstep.optimizers[k].state[mine], alone.optimizers[k].state[theirs]
+            assert ours.keys() == ref.keys()
+            assert all(torch.equal(ours[key], ref[key]) for key in ref)
+
+
 def test_early_stopping_stops_before_the_cap_when_validation_loss_rises(cheetah):
     task, (obs, act, next_obs) = cheetah
     # 300 transitions and a wide net overfit at once: validation loss turns up.
@@ -97,6 +137,39 @@ def test_early_stopping_stops_before_the_cap_when_validation_loss_rises(cheetah)
     )
     info = ensemble.fit(obs[:300], act[:300], next_obs[:300])
     assert all(1 <= e < 400 for e in info["epochs"]), info["epochs"]
+
+
+@pytest.mark.parametrize(
+    ("rule", "losses", "stops_after_epoch"),
+    [
+        # best 1.0; 0.95 is not 10% better (1); 0.89 is (best, 0); then 1, 2, 3: stop.
+        ("patience", [1.0, 0.95, 0.89, 0.85, 0.84, 0.83, 0.1], 6),
+        # the average starts at 1.5 (previous 2.0): 1.495, then 0.99 * 1.495 + 0.01 * 100.
+        ("official", [1.0, 100.0, 0.1], 2),
+        ("official", [1.0] * 50, None),  # a flat loss never raises the average
+    ],
+)
+def test_early_stopping_rules_stop_at_the_hand_computed_epoch(rule, losses, stops_after_epoch):
+    config = EnsembleConfig(early_stopping=rule, patience=3, min_improvement=0.1)
+    stopping = EarlyStopping(config)
+    stopped = [stopping.stops_after(loss) for loss in losses]
+    first = stopped.index(True) + 1 if True in stopped else None
+    assert first == stops_after_epoch
+
+
+def test_patience_rule_ends_a_fit_long_before_the_cap(cheetah):
+    task, (obs, act, next_obs) = cheetah
+    # 300 transitions and a wide net: the held-out loss stops improving within tens of epochs.
+    ensemble = make_ensemble(
+        task,
+        num_models=2,
+        hidden_sizes=(256, 256),
+        max_epochs=300,
+        batch_size=64,
+        early_stopping="patience",
+    )
+    info = ensemble.fit(obs[:300], act[:300], next_obs[:300])
+    assert all(6 <= e < 100 for e in info["epochs"]), info["epochs"]
 
 
 def test_same_seed_gives_identical_weights(cheetah):

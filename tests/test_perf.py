@@ -5,9 +5,11 @@ from __future__ import annotations
 from benchmark import perf
 
 
-def test_perf_ensemble_prints_the_ratio_last():
+def test_perf_ensemble_prints_the_ratios_last():
     lines: list[str] = []
     figures = perf.perf_ensemble(horizon=3, rounds=1, print_fn=lines.append)
+    assert lines[-2].startswith("train_ratio_to_matmul_peak=")
+    assert float(lines[-2].split("=")[1]) == round(figures["train_ratio_to_matmul_peak"], 2)
     assert lines[-1].startswith("rollout_ratio_to_matmul_peak=")
     assert float(lines[-1].split("=")[1]) == round(figures["rollout_ratio_to_matmul_peak"], 2)
     assert figures["matmul_peak_gflops"] > 0 and figures["train_samples_per_s"] > 0

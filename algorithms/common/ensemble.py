@@ -45,8 +45,17 @@ class EnsembleConfig(AlgorithmConfig):
     """Share of the data each model holds out for validation (its own random split)."""
     max_epochs: int = param(500, ge=1)
     """Cap on training epochs per fit."""
+    early_stopping: Literal["official", "patience"] = "official"
+    """When a model stops training: 'official', when a moving average of its validation loss
+    rises (the official code's rule, which rarely fires before ``max_epochs``); 'patience',
+    after ``patience`` epochs without a relative improvement of ``min_improvement`` of its
+    best validation loss (a cheaper rule, not the paper's; the last weights are kept)."""
     early_stop_persistence: float = param(0.99, ge=0, lt=1)
-    """Smoothing of the validation-loss moving average; a model stops when the average rises."""
+    """Smoothing of the validation-loss moving average of the 'official' rule."""
+    patience: int = param(5, ge=1)
+    """Epochs without improvement before a model stops (the 'patience' rule)."""
+    min_improvement: float = param(0.01, ge=0, lt=1)
+    """Relative decrease of the best validation loss that counts as an improvement."""
     prediction_clip: float = param(1000.0, gt=0)
     """Predicted next observations are clipped to +-this value."""
 
@@ -213,6 +222,184 @@ class FrozenEnsemble:
         return out.add_(obs).clamp_(-self.clip, self.clip)
 
 
+class EarlyStopping:
+    """One model's stopping rule, fed its validation loss after every epoch."""
+
+    def __init__(self, config: EnsembleConfig) -> None:
+        self.config = config
+        self.average: float | None = None  # 'official': the moving average of the loss
+        self.previous = math.inf  # 'official': the average after the previous epoch
+        self.best = math.inf  # 'patience': the best loss so far
+        self.epochs_since_best = 0
+
+    def stops_after(self, loss: float) -> bool:
+        """Whether the model stops after an epoch that ended with validation loss ``loss``."""
+        cfg = self.config
+        if cfg.early_stopping == "patience":
+            if loss < self.best * (1 - cfg.min_improvement):
+                self.best, self.epochs_since_best = loss, 0
+                return False
+            self.epochs_since_best += 1
+            return self.epochs_since_best >= cfg.patience
+        # The official code's rule: start the average above the first loss, stop the model
+        # as soon as the smoothed validation loss goes up.
+        if self.average is None:
+            self.average, self.previous = 1.5 * loss, 2.0 * loss
+        p = cfg.early_stop_persistence
+        self.average = p * self.average + (1 - p) * loss
+        stops = self.previous < self.average
+        self.previous = self.average
+        return stops
+
+
+class _BatchedLinear(torch.autograd.Function):
+    """x @ W^T + b for every model at once: x [models, rows, in], W [models, out, in].
+
+    The backward forms each gradient as ``F.linear``'s does for one model (the weight's as
+    grad^T @ x, contiguous), so small layers, where batched and single matmuls would round
+    differently, give bit-identical results to training each model alone.
+    """
+
+    @staticmethod
+    def forward(ctx: Any, x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor):
+        ctx.save_for_backward(x, weight)
+        return torch.baddbmm(bias.unsqueeze(1), x, weight.transpose(1, 2))
+
+    @staticmethod
+    def backward(ctx: Any, grad: torch.Tensor):
+        x, weight = ctx.saved_tensors
+        grad_x = grad.bmm(weight) if ctx.needs_input_grad[0] else None
+        return grad_x, grad.transpose(1, 2).bmm(x), grad.sum(dim=1)
+
+
+class LockstepTrainer:
+    """Steps every model of a :class:`DynamicsEnsemble` at once, in batched matmuls.
+
+    The per-model modules and Adam optimizers stay the storage (checkpoints keep their
+    format): the trainer copies their weights and Adam moments into tensors stacked over the
+    models, runs one forward/backward of all the models being trained per minibatch
+    (``baddbmm``), applies Adam to the stacked tensors with the same elementwise operations as
+    ``torch.optim.Adam`` (each model with its own step count, so a model that stopped early
+    keeps its bias correction), and :meth:`write_back` copies the results into the modules
+    and optimizers. A subset of models can be stepped (the others stopped early): only their
+    rows are read and written.
+    """
+
+    def __init__(self, ensemble: DynamicsEnsemble) -> None:
+        models, optimizers = list(ensemble.models), ensemble.optimizers
+        self._ensemble = ensemble
+        per_model = [list(m.parameters()) for m in models]
+        self.params = [
+            torch.stack([ps[j].detach() for ps in per_model]).requires_grad_()
+            for j in range(len(per_model[0]))
+        ]
+        # Parameter layout of one layer: v, [g], bias (see _WNLinear).
+        self._per_layer = 3 if ensemble.config.weight_norm else 2
+        group = optimizers[0].param_groups[0]
+        self.lr, (self.beta1, self.beta2), self.eps = group["lr"], group["betas"], group["eps"]
+        self.steps: list[float] = []
+        self.exp_avg: list[torch.Tensor] = []
+        self.exp_avg_sq: list[torch.Tensor] = []
+        for optimizer, ps in zip(optimizers, per_model, strict=True):
+            states = [optimizer.state.get(q, {}) for q in ps]
+            self.steps.append(float(states[0]["step"]) if states[0] else 0.0)
+        for j, stacked in enumerate(self.params):
+            moments = [
+                [
+                    opt.state[ps[j]][key] if opt.state.get(ps[j]) else None
+                    for key in ("exp_avg", "exp_avg_sq")
+                ]
+                for opt, ps in zip(optimizers, per_model, strict=True)
+            ]
+            self.exp_avg.append(
+                torch.stack(
+                    [m[0] if m[0] is not None else torch.zeros_like(stacked[0]) for m in moments]
+                )
+            )
+            self.exp_avg_sq.append(
+                torch.stack(
+                    [m[1] if m[1] is not None else torch.zeros_like(stacked[0]) for m in moments]
+                )
+            )
+
+    def _rows(self, active: list[int]) -> torch.Tensor | None:
+        """Index of the active models' rows, or None when every model is active."""
+        if len(active) == len(self.steps):
+            return None
+        return torch.as_tensor(active, device=self.params[0].device)
+
+    def _forward(self, params: list[torch.Tensor], x: torch.Tensor) -> torch.Tensor:
+        n_layers = len(params) // self._per_layer
+        for i in range(n_layers):
+            layer = params[i * self._per_layer : (i + 1) * self._per_layer]
+            v, bias = layer[0], layer[-1]
+            weight = v * (layer[1] / v.norm(dim=2)).unsqueeze(2) if len(layer) == 3 else v
+            x = _BatchedLinear.apply(x, weight, bias)
+            if i < n_layers - 1:
+                x = torch.relu(x)
+        return x
+
+    def _selected(self, rows: torch.Tensor | None) -> list[torch.Tensor]:
+        return self.params if rows is None else [p.index_select(0, rows) for p in self.params]
+
+    def losses(self, active: list[int], x: torch.Tensor, y: torch.Tensor) -> list[torch.Tensor]:
+        """Each active model's MSE on its own rows of x, y ([active, rows, dim])."""
+        with torch.no_grad():
+            pred = self._forward(self._selected(self._rows(active)), x)
+            return [F.mse_loss(pred[i], y[i]) for i in range(len(active))]
+
+    def step(self, active: list[int], x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """One Adam step of each active model on its minibatch; returns their losses."""
+        rows = self._rows(active)
+        pred = self._forward(self._selected(rows), x)
+        # One mse_loss per model: the same reduction and gradient as training it alone.
+        losses = [F.mse_loss(pred[i], y[i]) for i in range(len(active))]
+        for p in self.params:
+            p.grad = None
+        torch.stack(losses).sum().backward()
+        for k in active:
+            self.steps[k] += 1.0
+        # torch.optim.Adam's single-tensor update, per model step counts as [models, 1, ...].
+        bias_correction1 = [1 - self.beta1 ** self.steps[k] for k in active]
+        bias_correction2 = [1 - self.beta2 ** self.steps[k] for k in active]
+        step_size = torch.tensor([-self.lr / bc for bc in bias_correction1])
+        bc2_sqrt = torch.tensor([bc**0.5 for bc in bias_correction2])
+        with torch.no_grad():
+            for j, p in enumerate(self.params):
+                grad = p.grad if rows is None else p.grad.index_select(0, rows)
+                shape = (len(active),) + (1,) * (p.dim() - 1)
+                m = self.exp_avg[j] if rows is None else self.exp_avg[j].index_select(0, rows)
+                v = self.exp_avg_sq[j] if rows is None else self.exp_avg_sq[j].index_select(0, rows)
+                m.lerp_(grad, 1 - self.beta1)
+                v.mul_(self.beta2).addcmul_(grad, grad, value=1 - self.beta2)
+                denom = (v.sqrt() / bc2_sqrt.to(p).view(shape)).add_(self.eps)
+                update = step_size.to(p).view(shape) * m / denom
+                if rows is None:
+                    p.add_(update)
+                else:
+                    p.index_add_(0, rows, update)
+                    self.exp_avg[j].index_copy_(0, rows, m)
+                    self.exp_avg_sq[j].index_copy_(0, rows, v)
+        return torch.stack([loss.detach() for loss in losses])
+
+    def write_back(self) -> None:
+        """Copy the trained weights and Adam states into the models and their optimizers."""
+        ensemble = self._ensemble
+        for k, (model, optimizer) in enumerate(
+            zip(ensemble.models, ensemble.optimizers, strict=True)
+        ):
+            if self.steps[k] == 0:
+                continue
+            for j, q in enumerate(model.parameters()):
+                with torch.no_grad():
+                    q.copy_(self.params[j][k])
+                optimizer.state[q] = {
+                    "step": torch.tensor(self.steps[k], dtype=torch.float32),
+                    "exp_avg": self.exp_avg[j][k].clone(),
+                    "exp_avg_sq": self.exp_avg_sq[j][k].clone(),
+                }
+
+
 class DynamicsEnsemble(nn.Module):
     """K MLPs predicting the normalized delta s' - s from normalized (s, a)."""
 
@@ -281,45 +468,41 @@ class DynamicsEnsemble(nn.Module):
         train_idx = [s[n_valid:] for s in splits]
         valid_idx = [s[:n_valid] for s in splits]
 
+        inputs = self.normalizer.inputs(self._inputs(obs, act))
+        trainer = LockstepTrainer(self)
         active = list(range(self.num_models))
         epochs = [0] * self.num_models
-        rolling: list[float | None] = [None] * self.num_models
-        rolling_prev: list[float] = [math.inf] * self.num_models
+        stopping = [EarlyStopping(cfg) for _ in range(self.num_models)]
         train_loss = [math.nan] * self.num_models
         valid_loss = [math.nan] * self.num_models
+        n_train = n - n_valid
         for _ in range(cfg.max_epochs):
             if not active:
                 break
-            for k in active:
-                order = train_idx[k][
-                    torch.randperm(len(train_idx[k]), generator=self.generator).to(self.device)
+            # One permutation per active model, drawn in model order (the generator's stream
+            # is the one a loop over models draws).
+            orders = torch.stack(
+                [
+                    train_idx[k][torch.randperm(n_train, generator=self.generator).to(self.device)]
+                    for k in active
                 ]
-                losses = []
-                for start in range(0, len(order), cfg.batch_size):
-                    batch = order[start : start + cfg.batch_size]
-                    pred = self.normalized_delta(k, obs[batch], act[batch])
-                    loss = F.mse_loss(pred, target[batch])
-                    self.optimizers[k].zero_grad(set_to_none=True)
-                    loss.backward()
-                    self.optimizers[k].step()
-                    losses.append(loss.detach())
-                train_loss[k] = float(torch.stack(losses).mean())
+            )
+            losses = []
+            for start in range(0, n_train, cfg.batch_size):
+                batch = orders[:, start : start + cfg.batch_size]
+                losses.append(trainer.step(active, inputs[batch], target[batch]))
+            per_model = torch.stack(losses, dim=1)  # [active, batches]
+            for i, k in enumerate(active):
+                train_loss[k] = float(per_model[i].mean())
                 epochs[k] += 1
-            with torch.no_grad():
-                for k in list(active):
-                    v = valid_idx[k]
-                    valid_loss[k] = float(
-                        F.mse_loss(self.normalized_delta(k, obs[v], act[v]), target[v])
-                    )
-                    # The official code's rule: start the average above the first loss, stop
-                    # the model as soon as the smoothed validation loss goes up.
-                    if rolling[k] is None:
-                        rolling[k], rolling_prev[k] = 1.5 * valid_loss[k], 2.0 * valid_loss[k]
-                    p = cfg.early_stop_persistence
-                    rolling[k] = p * rolling[k] + (1 - p) * valid_loss[k]
-                    if rolling_prev[k] < rolling[k]:
-                        active.remove(k)
-                    rolling_prev[k] = rolling[k]
+            held_out = torch.stack([valid_idx[k] for k in active])
+            losses = trainer.losses(active, inputs[held_out], target[held_out])
+            for k, loss in zip(active, losses, strict=True):
+                valid_loss[k] = float(loss)
+            for k in list(active):
+                if stopping[k].stops_after(valid_loss[k]):
+                    active.remove(k)
+        trainer.write_back()
         return {
             "train_loss": sum(train_loss) / self.num_models,
             "valid_loss": sum(valid_loss) / self.num_models,

@@ -21,7 +21,7 @@ import math
 import time
 from abc import abstractmethod
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import torch
@@ -62,6 +62,15 @@ class ModelBasedConfig(RealDataConfig):
     """Cap on model training epochs per fit (early stopping usually ends sooner)."""
     model_valid_fraction: float = param(0.2, gt=0, lt=1)
     """Share of the buffer each model holds out for early stopping."""
+    model_early_stopping: Literal["official", "patience"] = "official"
+    """'official': a model stops when the moving average (0.99) of its held-out loss rises,
+    the official code's rule, which rarely fires before the cap; 'patience': after
+    model_patience epochs without a relative improvement of model_min_improvement (cheaper;
+    not the paper's rule, labelled as a variant)."""
+    model_patience: int = param(5, ge=1)
+    """Epochs without improvement before a model stops (model_early_stopping='patience')."""
+    model_min_improvement: float = param(0.01, ge=0, lt=1)
+    """Relative decrease of the best held-out loss that counts as an improvement ('patience')."""
 
     def ensemble_config(self) -> EnsembleConfig:
         return EnsembleConfig(
@@ -72,6 +81,9 @@ class ModelBasedConfig(RealDataConfig):
             batch_size=self.model_batch_size,
             valid_fraction=self.model_valid_fraction,
             max_epochs=self.model_max_epochs,
+            early_stopping=self.model_early_stopping,
+            patience=self.model_patience,
+            min_improvement=self.model_min_improvement,
         )
 
 
