@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 CORES ?= 2
 
-.PHONY: run test test-all test-slurm lint perf clean-venv
+.PHONY: run test test-all test-learning test-slurm lint perf clean-venv
 
 $(BIN)/.installed: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -21,6 +21,10 @@ run: $(BIN)/.installed
 ## The default test suite (slow tests excluded).
 test: $(BIN)/.installed
 	$(BIN)/python -m pytest -q
+
+## Learning evidence: every algorithm beats random actions on HalfCheetah (2 seeds each).
+test-learning: $(BIN)/.installed
+	$(BIN)/python -m pytest -q -s -m learning tests/test_learning.py
 
 ## Every test, including the ones marked slow.
 test-all: $(BIN)/.installed

@@ -70,10 +70,12 @@ def missing_evidence() -> list[str]:
     """What keeps a registered algorithm out of the evidence sets. The determinism, resume
     and SIGKILL tests are parametrized over the registry; an algorithm also needs the small
     settings those runs use (a model-based one without a MODEL_BASED entry would train at full
-    size) and a recorded fingerprint (tests/golden.py)."""
+    size), a recorded fingerprint (tests/golden.py) and a learning case with a measured
+    margin (tests/test_learning.py)."""
     from algorithms import get_algorithm
     from tests.golden import recorded
     from tests.test_kill_resume import test_sigkill_of_every_algorithm_at_every_moment as kill
+    from tests.test_learning import missing_learning_cases
 
     kill_algos = next(
         m.args[1] for m in kill.pytestmark if m.name == "parametrize" and m.args[0] == "algo"
@@ -86,6 +88,9 @@ def missing_evidence() -> list[str]:
             problems.append(f"{algo}: no fingerprint (python -m tests.golden)")
         if algo not in kill_algos:
             problems.append(f"{algo}: not in the SIGKILL matrix")
+    problems += [
+        f"{algo}: no learning case (tests/test_learning.py)" for algo in missing_learning_cases()
+    ]
     return problems
 
 
@@ -102,6 +107,7 @@ def test_an_algorithm_registered_without_evidence_is_caught(monkeypatch):
     problems = missing_evidence()
     assert "unproven: no small settings in MODEL_BASED" in problems
     assert "unproven: no fingerprint (python -m tests.golden)" in problems
+    assert "unproven: no learning case (tests/test_learning.py)" in problems
 
 
 @pytest.mark.parametrize("algo", list_algorithms())

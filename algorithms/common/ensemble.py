@@ -372,12 +372,13 @@ class LockstepTrainer:
                 v = self.exp_avg_sq[j] if rows is None else self.exp_avg_sq[j].index_select(0, rows)
                 m.lerp_(grad, 1 - self.beta1)
                 v.mul_(self.beta2).addcmul_(grad, grad, value=1 - self.beta2)
-                denom = (v.sqrt() / bc2_sqrt.to(p).view(shape)).add_(self.eps)
-                update = step_size.to(p).view(shape) * m / denom
+                denom = v.sqrt().div_(bc2_sqrt.to(p).view(shape)).add_(self.eps)
+                # Adam's addcdiv(value=-step_size) computes (value * m) / denom.
+                scaled = m * step_size.to(p).view(shape)
                 if rows is None:
-                    p.add_(update)
+                    p.addcdiv_(scaled, denom)
                 else:
-                    p.index_add_(0, rows, update)
+                    p.index_add_(0, rows, scaled.div_(denom))
                     self.exp_avg[j].index_copy_(0, rows, m)
                     self.exp_avg_sq[j].index_copy_(0, rows, v)
         return torch.stack([loss.detach() for loss in losses])
