@@ -7,10 +7,13 @@ of the final evaluation return (the mean action, 5 episodes). It must exceed the
 policy's mean return (measured here, about -60) by the stated margin.
 
 How the margins were chosen: from runs of these exact settings on the project's machine
-(``measured``: seeds 0 and 1), each margin is about two thirds of the measured gain over
-random, so a platform's different floating point or a library update can move a seed by tens
-without failing the test, while a broken learner (random-level return) fails it. A policy that
-holds still scores about 0 here, so margins above 60 ask for forward motion.
+(``measured``: seeds 0 and 1; a fixed seed reproduces them exactly on the CPU), each margin is
+about half of the measured gain over random, so another platform's floating point or a
+library update can move a seed by tens without failing the test, while a learner that is
+broken (random-level return) fails it. What the margins show: a policy that holds still
+scores about 0 here (no control cost, no progress), so a margin below ~60 shows that the
+algorithm learned to stop flailing, and above it that it moves forward: MB-MPO (70) and TD3
+(150) must; the others, at these small budgets, only have to beat random clearly.
 
 GrBAL and ReBAL are also compared with MB-MPC at the same 8000 steps (the same task with
 unchanged dynamics, where adaptation is not what they are for): their measured gains are
@@ -57,19 +60,21 @@ CASES: dict[str, LearningCase] = {
     "mbmpo": LearningCase("quick", 16_000, 70.0, (108.7, 39.5)),
     "metrpo": LearningCase("quick", 12_000, 45.0, (13.0, 14.7)),
     "mbmpc": LearningCase("quick", 8_000, 25.0, (-25.9, -7.4)),
-    "grbal": LearningCase("quick", 8_000, 40.0, (16.2, 10.2)),
+    "grbal": LearningCase("quick", 8_000, 40.0, (16.2, 8.4)),
     "rebal": LearningCase("quick", 8_000, 55.0, (28.8, 37.6)),
     "ppo": LearningCase("zoo", 30_000, 40.0, (11.3, 3.6)),
     "trpo": LearningCase("zoo", 30_000, 35.0, (-4.5, 0.7)),
     "a2c": LearningCase("zoo", 30_000, 30.0, (42.1, -45.1)),
     "sac": LearningCase("paper", 5_000, 35.0, (-3.3, 3.0)),
-    "td3": LearningCase("zoo", 25_000, 60.0, (239.1, 0.0)),
+    "td3": LearningCase("zoo", 25_000, 150.0, (239.1, 312.8)),
     "ddpg": LearningCase("paper", 10_000, 60.0, (71.3, 16.7)),
 }
 """The learning set: every registered algorithm but the random reference."""
 
-ADAPTIVE_VS_MBMPC = {"grbal": 0.0, "rebal": 20.0}
-"""Required 2-seed mean final-return difference over MB-MPC at 8000 steps (measured: ...)."""
+ADAPTIVE_VS_MBMPC = {"grbal": 15.0, "rebal": 25.0}
+"""Required 2-seed mean final-return difference over MB-MPC at 8000 steps. Measured: GrBAL
++28.9 (12.3 against -16.6), ReBAL +49.9 (33.2 against -16.6); the gains over random actions
+(about -62) are 74.3 and 95.2."""
 
 
 def run_seeds(
