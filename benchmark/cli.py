@@ -225,6 +225,31 @@ def cmd_report(args: argparse.Namespace) -> int:
 def cmd_perf(args: argparse.Namespace) -> int:
     from benchmark import perf
 
+    if args.calibrate:
+        import platform
+        import tempfile
+        import time
+        from pathlib import Path
+
+        import torch
+
+        from benchmark.cost import RATES_FILE, calibrate_machine
+
+        # Workflow jobs run one thread each (OMP_NUM_THREADS=1): calibrate as they run.
+        torch.set_num_threads(1)
+        out = Path(args.out or RATES_FILE)
+        note = (
+            f"{platform.node()}, {os.cpu_count()} cores, one torch thread per job, "
+            f"{time.strftime('%Y-%m-%d')}"
+        )
+        with tempfile.TemporaryDirectory() as workdir:
+            rates = calibrate_machine(Path(workdir), task=args.task or "halfcheetah", note=note)
+        rates.save(out)
+        for unit, rate in rates.seconds_per.items():
+            print(f"{unit}: {rate:.4g} s per unit")
+        print(f"patience_epochs: {rates.patience_epochs:.1f}")
+        print(f"rates written to {out}")
+        return 0
     if args.target == "ensemble":
         perf.perf_ensemble(task_name=args.task or "halfcheetah")
         return 0
@@ -235,6 +260,38 @@ def cmd_perf(args: argparse.Namespace) -> int:
     if perf_fn is None:
         raise ConfigError(f"no perf measurement for algorithm {args.algo!r}")
     perf_fn(task_name=args.task or "halfcheetah", overrides=parse_assignments(args.set or []))
+    return 0
+
+
+def cmd_plan(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    import yaml
+
+    from benchmark.cost import RATES_FILE, Rates, makespan, project_config
+
+    path = Path(args.configfile)
+    if not path.is_file():
+        raise ConfigError(f"{path}: no such config file")
+    if args.cores < 1:
+        raise ConfigError(f"--cores must be at least 1, got {args.cores}")
+    config = yaml.safe_load(path.read_text())
+    rates = Rates.load(args.rates or RATES_FILE)
+    jobs = project_config(config, rates)
+    print(f"rates: {rates.machine or 'unknown machine'}")
+    for exp in dict.fromkeys(j.exp for j in jobs):
+        mine = [j for j in jobs if j.exp == exp]
+        hours = sum(j.seconds for j in mine) / 3600
+        longest = max(mine, key=lambda j: j.seconds)
+        estimated = sorted({j.label for j in mine if not j.modelled})
+        print(
+            f"{exp}: {len(mine)} jobs, {hours:,.1f} core-hours, longest {longest.label} on "
+            f"{longest.task} {longest.seconds / 3600:,.1f} h"
+            + (f" (per-1000-steps estimate: {', '.join(estimated)})" if estimated else "")
+        )
+    total = sum(j.seconds for j in jobs) / 3600
+    wall = makespan([j.seconds for j in jobs], args.cores) / 3600
+    print(f"total_core_hours={total:.1f} wall_hours={wall:.1f}")
     return 0
 
 
@@ -360,7 +417,19 @@ def build_parser() -> argparse.ArgumentParser:
     p_perf.add_argument("--algo", help="time one faithful iteration of this algorithm")
     p_perf.add_argument("--task", help="task to measure on (default halfcheetah)")
     p_perf.add_argument("--set", action="append", metavar="KEY=VALUE", help="config override")
+    p_perf.add_argument(
+        "--calibrate",
+        action="store_true",
+        help="measure this machine's cost rates (a few minutes) for `mbbench plan`",
+    )
+    p_perf.add_argument("--out", help="--calibrate: rates file (default: the shipped one)")
     p_perf.set_defaults(func=cmd_perf)
+
+    p_plan = sub.add_parser("plan", help="projected core-hours and wall time of a profile")
+    p_plan.add_argument("--configfile", required=True, help="workflow config (YAML)")
+    p_plan.add_argument("--cores", type=int, default=32, help="cores of the machine (32)")
+    p_plan.add_argument("--rates", help="rates from `mbbench perf --calibrate --out FILE`")
+    p_plan.set_defaults(func=cmd_plan)
     return parser
 
 

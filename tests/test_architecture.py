@@ -25,10 +25,11 @@ from benchmark.logger import NullLogger, RunLogger
 
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGES = ("algorithms", "benchmark")
-HARNESS = ("benchmark.run", "benchmark.cli", "benchmark.perf")
+HARNESS = ("benchmark.run", "benchmark.cli", "benchmark.perf", "benchmark.cost")
 GROUND_FLOOR = (
     "benchmark.config",
     "benchmark.errors",
+    "benchmark.jobs",
     "benchmark.logger",
     "benchmark.layout",
     "benchmark.rundir",

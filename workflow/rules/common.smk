@@ -6,7 +6,7 @@ import sys
 # Only light imports while the workflow is parsed (every SLURM job parses it again): the
 # layout module; the algorithm registry (torch, SB3) is imported when a job's resources are
 # computed, and the configuration check runs once, at the start of a real run (onstart).
-from benchmark import layout
+from benchmark import jobs, layout
 
 RESULTS = config["results"]
 # The suite's CLI from the interpreter running Snakemake: works without an activated venv.
@@ -17,18 +17,8 @@ def experiment(exp):
     return config["experiments"][exp]
 
 
-def label_spec(exp, label):
-    return experiment(exp)["algos"][label] or {}
-
-
 def training_jobs():
-    return [
-        dict(exp=exp, task=task, algo=label, seed=seed)
-        for exp, spec in config["experiments"].items()
-        for task in spec["tasks"]
-        for label in spec["algos"]
-        for seed in spec["seeds"]
-    ]
+    return jobs.training_jobs(config)
 
 
 def run_dir(exp, task, algo, seed):
@@ -41,10 +31,7 @@ def done_markers():
 
 def job_settings(exp, label):
     """(algorithm, steps, preset, settings) of one label of one experiment."""
-    spec = experiment(exp)
-    algo = label_spec(exp, label)
-    settings = {**spec.get("set", {}), **algo.get("set", {})}
-    return algo.get("algo", label), algo.get("steps", spec["steps"]), algo.get("preset"), settings
+    return jobs.job_settings(config, exp, label)
 
 
 def run_arguments(wildcards):
@@ -102,37 +89,33 @@ def figure_files():
 TABLES = [f"{RESULTS}/tables/final_returns.md", f"{RESULTS}/tables/samples_needed.md"]
 
 
-# What a training job asks a scheduler for, from its budget and the algorithm's measured speed
-# (``seconds_per_1000_steps`` and ``off_policy``, facts of each registered algorithm class).
+# What a training job asks a scheduler for: its projected time and data (benchmark/cost.py,
+# rates measured by `mbbench perf --calibrate`), the same projection `mbbench plan` prints.
 RUNTIME_MARGIN = 2.0  # machines differ, clusters are busy
 
 
-def job_budget(wildcards):
-    """(algorithm, preset, real steps) of one training job."""
-    algo, steps, preset, _ = job_settings(wildcards.exp, wildcards.algo)
-    return algo, preset, steps
+def job_projection(wildcards):
+    """(projected seconds, peak transitions held, task) of one training job."""
+    from benchmark.cost import Rates, project
 
-
-def algorithm_class(name):
-    from algorithms import get_algorithm
-
-    return get_algorithm(name)
+    algo, steps, preset, settings = job_settings(wildcards.exp, wildcards.algo)
+    secs, peak = project(algo, preset, steps, settings, wildcards.task, Rates.load())
+    return secs, peak, wildcards.task
 
 
 def train_runtime_min(wildcards, attempt):
-    """Minutes to ask for: measured speed x budget x margin, at least 10; a retry (after a
-    time-out, say) asks for ``attempt`` times as much."""
-    name, preset, steps = job_budget(wildcards)
-    rate = algorithm_class(name).seconds_per_1000(preset)
-    return attempt * max(10, round(steps / 1000 * rate * RUNTIME_MARGIN / 60))
+    """Minutes to ask for: the projection x margin, at least 10; a retry (after a time-out,
+    say) asks for ``attempt`` times as much."""
+    secs, _, _ = job_projection(wildcards)
+    return attempt * max(10, round(secs * RUNTIME_MARGIN / 60))
 
 
 def train_mem_mb(wildcards, attempt):
-    """Megabytes to ask for: the interpreter, torch and MuJoCo (~1 GB), the model-based
-    ensembles and buffers, and for off-policy baselines the replay buffer, held twice while
-    a checkpoint is written (at most ~1 KB per stored transition on every task)."""
-    name, _, steps = job_budget(wildcards)
-    memory = 2000
-    if algorithm_class(name).off_policy:
-        memory += 2 * min(steps, 1_000_000) // 1000
-    return memory * attempt
+    """Megabytes to ask for: the interpreter, torch and MuJoCo, and the transitions the job
+    will hold at its largest (buffer or replay buffer), twice while a checkpoint is written."""
+    from benchmark.cost import memory_mb
+    from benchmark.tasks import make_task
+
+    _, peak, task = job_projection(wildcards)
+    spec = make_task(task)
+    return memory_mb(peak, spec.obs_dim, spec.act_dim) * attempt

@@ -1,0 +1,31 @@
+"""The training jobs of a workflow config: one per (experiment, task, algorithm label, seed).
+
+Read by the workflow (workflow/rules/common.smk) and by ``mbbench plan``; imports nothing
+heavy, because every SLURM job parses the workflow again.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def training_jobs(config: dict[str, Any]) -> list[dict[str, Any]]:
+    """Every training job of the config, as dicts of exp, task, algo (the label) and seed."""
+    return [
+        dict(exp=exp, task=task, algo=label, seed=seed)
+        for exp, spec in config["experiments"].items()
+        for task in spec["tasks"]
+        for label in spec["algos"]
+        for seed in spec["seeds"]
+    ]
+
+
+def job_settings(
+    config: dict[str, Any], exp: str, label: str
+) -> tuple[str, int, str | None, dict[str, Any]]:
+    """(algorithm, steps, preset, settings) of one label of one experiment: the label's own
+    values over the experiment's."""
+    spec = config["experiments"][exp]
+    algo = spec["algos"][label] or {}
+    settings = {**spec.get("set", {}), **algo.get("set", {})}
+    return algo.get("algo", label), algo.get("steps", spec["steps"]), algo.get("preset"), settings

@@ -1,0 +1,176 @@
+"""The cost model: hand-computed schedules, the wall-time schedule, and projections that hold
+against measured runs on this machine."""
+
+from __future__ import annotations
+
+import pytest
+
+from benchmark.cli import main
+from benchmark.cost import (
+    Rates,
+    calibrate_machine,
+    job_work,
+    makespan,
+    measure,
+    mlp_gflop,
+    seconds,
+    total_units,
+)
+from benchmark.run import resolve_run
+
+
+def schedule(algo, steps, settings, preset=None, task="halfcheetah"):
+    resolved = resolve_run(algo, task, 0, steps, dict(settings), preset=preset)
+    return job_work(algo, resolved.algorithm_config, resolved.run_config, resolved.task, steps)
+
+
+def test_mbmpo_schedule_by_hand():
+    # 1000 random steps, then 2 tasks x 1 rollout x horizon 10 = 20 per iteration: 1000, 1020,
+    # 1040 (3 iterations); evaluation every 1020 steps: at 1020 and at the end.
+    settings = {
+        "initial_random_steps": 1000,
+        "num_tasks": 2,
+        "imagined_trajectories": 3,
+        "meta_steps": 4,
+        "model_hidden_sizes": [8],
+        "model_max_epochs": 7,
+        "num_models": 2,
+        "run.horizon": 10,
+        "run.eval_every": 1020,
+        "run.eval_episodes": 2,
+    }
+    its = schedule("mbmpo", 1040, settings)
+    assert [it.buffer for it in its] == [1000, 1020, 1040]
+    model = mlp_gflop([17 + 6, 8, 18])  # HalfCheetah: 17 of 18 obs dims in, 6 actions
+    assert model == pytest.approx(2 * (23 * 8 + 8 * 18) / 1e9)
+    # fit: epochs x models x (3 x train + valid) samples; 20% held out.
+    assert its[0].fit["fit_gflop"] == pytest.approx(7 * 2 * model * (3 * 800 + 200))
+    assert its[2].fit["fit_gflop"] == pytest.approx(7 * 2 * model * (3 * 832 + 208))
+    # 4 meta steps x (pre + post) x 2 tasks x 3 trajectories x 10 steps = 480 samples.
+    assert its[1].meta == {"meta_samples": 480.0}
+    assert its[1].imagine["imagine_gflop"] == pytest.approx(480 * model)
+    assert [it.eval for it in its] == [{}, {"env_steps": 40.0}, {"env_steps": 40.0}]
+    assert total_units(its)["env_steps"] == 1040 + 80
+    assert total_units(its)["iterations"] == 3
+
+
+def test_mbmpc_schedule_counts_planning_in_collection_and_evaluation():
+    settings = {
+        "initial_random_steps": 100,
+        "steps_per_iteration": 50,
+        "num_candidates": 10,
+        "planning_horizon": 3,
+        "model_hidden_sizes": [8],
+        "run.horizon": 10,
+        "run.eval_every": 10**6,
+        "run.eval_episodes": 1,
+    }
+    its = schedule("mbmpc", 180, settings)
+    model = mlp_gflop([23, 8, 18])
+    assert [it.collect["env_steps"] for it in its] == [100, 50, 30]
+    assert "plan_gflop" not in its[0].collect  # random actions plan nothing
+    assert its[2].collect["plan_gflop"] == pytest.approx(30 * 10 * 3 * model)
+    assert its[2].eval == {"env_steps": 10.0, "plan_gflop": pytest.approx(10 * 10 * 3 * model)}
+
+
+def test_patience_fits_are_projected_at_the_measured_epochs():
+    base = {"initial_random_steps": 1000, "model_max_epochs": 500, "run.horizon": 10}
+    official = schedule("mbmpo", 1000, base)[0].fit["fit_gflop"]
+    patience = schedule("mbmpo", 1000, {**base, "model_early_stopping": "patience"})
+    assert patience[0].fit["fit_gflop"] == pytest.approx(official * 30 / 500)
+
+
+def test_makespan_by_hand():
+    # Longest first onto the least loaded core: 5 | 4, 4+3 | then 5+3, then 4+3+3 = 10 (the
+    # best schedule is 9: 5+4 | 3+3+3; LPT is within 4/3 of it).
+    assert makespan([5, 4, 3, 3, 3], 2) == 10
+    assert makespan([10, 1, 1], 32) == 10  # never shorter than the longest job
+    assert makespan([1.0] * 64, 32) == 2
+
+
+def test_plan_prints_core_hours_and_wall_time_last(tmp_path, capsys):
+    config = tmp_path / "profile.yaml"
+    config.write_text(
+        "results: results\n"
+        "experiments:\n"
+        "  one:\n"
+        "    tasks: [halfcheetah]\n"
+        "    seeds: [0, 1]\n"
+        "    steps: 9000\n"
+        "    algos:\n"
+        "      mbmpo: {preset: quick}\n"
+        "      ppo: {steps: 20000}\n"
+    )
+    rates = tmp_path / "rates.json"
+    Rates({u: 1e-3 for u in ("env_steps", "fit_gflop", "imagine_gflop")}, machine="t").save(rates)
+    assert main(["plan", "--configfile", str(config), "--cores", "2", "--rates", str(rates)]) == 0
+    out = capsys.readouterr().out.strip().splitlines()
+    assert out[1].startswith("one: 4 jobs")
+    assert "per-1000-steps estimate: ppo" in out[1]
+    total, wall = (float(x.split("=")[1]) for x in out[-1].split())
+    assert out[-1].startswith("total_core_hours=") and wall <= total
+
+
+def test_plan_rejects_a_missing_config_file(tmp_path, capsys):
+    assert main(["plan", "--configfile", str(tmp_path / "nope.yaml")]) == 2
+    assert "no such config file" in capsys.readouterr().err
+
+
+# Three-iteration runs unlike the calibration jobs (other task counts, data sizes, epochs,
+# meta steps; ME-TRPO's random model per step), at the faithful model size.
+CHECKS = [
+    (
+        "mbmpo",
+        4000,
+        {
+            "initial_random_steps": 2000,
+            "num_tasks": 5,
+            "meta_steps": 3,
+            "model_max_epochs": 8,
+            "run.eval_every": 1,
+            "run.eval_episodes": 1,
+        },
+    ),
+    (
+        "metrpo",
+        4000,
+        {
+            "initial_random_steps": 3000,
+            "num_tasks": 5,
+            "meta_steps": 1,
+            "model_max_epochs": 6,
+            "run.horizon": 100,
+            "run.eval_every": 1,
+            "run.eval_episodes": 1,
+        },
+    ),
+    (
+        "mbmpc",
+        1000,
+        {
+            "initial_random_steps": 800,
+            "steps_per_iteration": 100,
+            "model_max_epochs": 6,
+            "run.horizon": 25,
+            "run.eval_every": 1,
+            "run.eval_episodes": 1,
+        },
+    ),
+]
+
+
+@pytest.fixture(scope="module")
+def machine_rates(tmp_path_factory):
+    return calibrate_machine(tmp_path_factory.mktemp("calibration"))
+
+
+@pytest.mark.parametrize(("algo", "steps", "settings"), CHECKS, ids=[c[0] for c in CHECKS])
+def test_projection_is_within_35_percent_of_a_measured_run(
+    machine_rates, tmp_path, algo, steps, settings
+):
+    its, rows = measure(algo, "paper", steps, settings, "halfcheetah", tmp_path / "run")
+    assert len(its) == 3
+    measured = float(rows[-1]["wall_time_s"])
+    projected = seconds(total_units(its), machine_rates)
+    print(f"{algo}: measured {measured:.1f} s, projected {projected:.1f} s")
+    assert 0.65 * projected <= measured <= 1.35 * projected, (measured, projected)
