@@ -76,6 +76,7 @@ class Iteration:
     buffer: int = 0
 
     def columns(self) -> dict[str, dict[str, float]]:
+        """The units behind each progress.csv time column."""
         return {
             "time_collect_s": self.collect,
             "time_fit_s": self.fit,
@@ -85,6 +86,7 @@ class Iteration:
         }
 
     def units(self) -> dict[str, float]:
+        """All units of the iteration, its overhead (one iteration) included."""
         total = {"iterations": 1.0}
         for part in self.columns().values():
             for unit, amount in part.items():
@@ -198,7 +200,7 @@ def calibrate(runs: list[tuple[list[Iteration], list[dict[str, str]]]]) -> dict[
         for it, row in zip(iterations, rows, strict=True):
             for column, units in it.columns().items():
                 secs = float(row.get(column) or 0.0)
-                if not units or column == "time_collect_s" and "plan_gflop" not in units:
+                if not units or (column == "time_collect_s" and "plan_gflop" not in units):
                     continue
                 env = units.get("env_steps", 0.0)
                 if "plan_gflop" in units:
