@@ -15,6 +15,7 @@ import torch
 from algorithms.common.ensemble import DynamicsEnsemble, EnsembleConfig, LockstepTrainer
 from algorithms.common.policy import GaussianMLPPolicy
 from algorithms.common.rollout import imagine
+from benchmark.cost import mlp_gflop
 from benchmark.logger import NullLogger
 from benchmark.tasks import make_task
 
@@ -43,11 +44,6 @@ def matmul_peak_gflops(n: int = 2048, min_time: float = 0.5) -> float:
     return 2 * n**3 / seconds / 1e9
 
 
-def mlp_flops(sizes: list[int]) -> int:
-    """Multiply-add FLOPs of one forward pass of an MLP, per sample."""
-    return sum(2 * a * b for a, b in zip(sizes[:-1], sizes[1:], strict=True))
-
-
 def perf_ensemble(
     task_name: str = "halfcheetah",
     n_tasks: int = 20,
@@ -65,7 +61,7 @@ def perf_ensemble(
 
     ensemble = DynamicsEnsemble(task.obs_dim, task.act_dim, task.model_input_dims, config)
     sizes = [len(task.model_input_dims) + task.act_dim, *config.hidden_sizes, task.obs_dim]
-    flops_fwd = mlp_flops(sizes)
+    flops_fwd = mlp_gflop(sizes) * 1e9
 
     # Training: one Adam step of every model on its own minibatch of 500, all models in
     # lockstep as DynamicsEnsemble.fit steps them.
@@ -224,7 +220,7 @@ def perf_mbmpo(
         * horizon
     )
     sizes = [len(task.model_input_dims) + task.act_dim, *config.model_hidden_sizes, task.obs_dim]
-    gflops = model_steps * mlp_flops(sizes) / row["time_imagine_s"] / 1e9
+    gflops = model_steps * mlp_gflop(sizes) * 1e9 / row["time_imagine_s"] / 1e9
     print_fn(
         f"{algo} on {task_name}: {config.meta_steps} meta steps, {config.num_tasks} tasks x "
         f"{config.imagined_trajectories} trajectories x {horizon} steps, "

@@ -297,30 +297,22 @@ class LockstepTrainer:
         self._per_layer = 3 if ensemble.config.weight_norm else 2
         group = optimizers[0].param_groups[0]
         self.lr, (self.beta1, self.beta2), self.eps = group["lr"], group["betas"], group["eps"]
-        self.steps: list[float] = []
-        self.exp_avg: list[torch.Tensor] = []
-        self.exp_avg_sq: list[torch.Tensor] = []
-        for optimizer, ps in zip(optimizers, per_model, strict=True):
-            states = [optimizer.state.get(q, {}) for q in ps]
-            self.steps.append(float(states[0]["step"]) if states[0] else 0.0)
-        for j, stacked in enumerate(self.params):
-            moments = [
-                [
-                    opt.state[ps[j]][key] if opt.state.get(ps[j]) else None
-                    for key in ("exp_avg", "exp_avg_sq")
-                ]
-                for opt, ps in zip(optimizers, per_model, strict=True)
+
+        def moment(optimizer: torch.optim.Optimizer, q: torch.Tensor, key: str) -> torch.Tensor:
+            state = optimizer.state.get(q)  # absent until the model's first step
+            return state[key] if state else torch.zeros_like(q)
+
+        pairs = list(zip(optimizers, per_model, strict=True))
+        self.steps = [
+            float(o.state[ps[0]]["step"]) if o.state.get(ps[0]) else 0.0 for o, ps in pairs
+        ]
+        self.exp_avg, self.exp_avg_sq = (
+            [
+                torch.stack([moment(o, ps[j], key) for o, ps in pairs])
+                for j in range(len(self.params))
             ]
-            self.exp_avg.append(
-                torch.stack(
-                    [m[0] if m[0] is not None else torch.zeros_like(stacked[0]) for m in moments]
-                )
-            )
-            self.exp_avg_sq.append(
-                torch.stack(
-                    [m[1] if m[1] is not None else torch.zeros_like(stacked[0]) for m in moments]
-                )
-            )
+            for key in ("exp_avg", "exp_avg_sq")
+        )
 
     def _rows(self, active: list[int]) -> torch.Tensor | None:
         """Index of the active models' rows, or None when every model is active."""
