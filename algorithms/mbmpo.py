@@ -123,6 +123,8 @@ class MBMPO(ModelBasedAlgorithm):
     Config = MBMPOConfig
     presets = {"paper": {}, "quick": QUICK}
     published_name = "MB-MPO"
+    paper_return_is_pre_update_policy = True
+    """Fig. 1 plots MB-MPO's stochastic pre-update policy (ME-TRPO: its training rollouts)."""
     # paper: ~100 s per 1000 steps in the first iteration; the model fit grows with the data
     seconds_per_1000_steps = {None: 150.0, "quick": 55.0}
     config: MBMPOConfig
@@ -173,8 +175,10 @@ class MBMPO(ModelBasedAlgorithm):
         return stats
 
     def evaluate(self) -> tuple[float, float, dict[str, float]]:
-        """The pre-update policy, as the paper reports: its mean action's return, and (what
-        the paper plotted) its stochastic return."""
+        """The pre-update policy: its mean action's return, and (what the paper plotted,
+        'PrePolicy-AverageReturn') its stochastic return as ``paper_return``. It is the policy
+        the next iteration starts from, so the official code logged the same quantity at the
+        start of that iteration, before its model fit."""
         params = detach_params(self.policy.base_params())
 
         def act_mean(obs: np.ndarray) -> np.ndarray:
@@ -190,9 +194,11 @@ class MBMPO(ModelBasedAlgorithm):
             return act.cpu().numpy().astype(np.float64)
 
         mean, std = self.logger.evaluate(act_mean)
-        stochastic, _ = self.logger.evaluate(act_sample)
         policy_std = float(self.policy.params["log_std"].detach().exp().mean())
-        return mean, std, {"eval_stochastic_return": stochastic, "policy_std": policy_std}
+        stats = {"policy_std": policy_std}
+        if self.paper_return_is_pre_update_policy:
+            stats["paper_return"], _ = self.logger.evaluate(act_sample)
+        return mean, std, stats
 
     def close(self) -> None:
         for env in self.real_envs:
@@ -379,3 +385,4 @@ class METRPO(MBMPO):
     Config = METRPOConfig
     presets = {"paper": {}, "quick": QUICK}
     published_name = "ME-TRPO"
+    paper_return_is_pre_update_policy = False

@@ -74,7 +74,7 @@ def test_tiny_halfcheetah_run_logs_every_diagnostic(tmp_path):
     assert [int(r["env_steps"]) for r in table] == [400, 600]  # 2 iterations: 400 + 5 x 40
     for column in [
         "return_mean",
-        "eval_stochastic_return",
+        "paper_return",
         "collected_return",
         "model_train_loss",
         "model_valid_loss",

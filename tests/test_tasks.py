@@ -33,6 +33,7 @@ NON_DEFAULT_KWARGS = {
     "halfcheetah-cripple": {"ctrl_cost_weight": 0.3, "crippled_choices": (1, 4), "cripple_step": 7},
     "ant-cripple": {"ctrl_cost_weight": 0.2, "healthy_reward": 0.5, "crippled_choices": (3,)},
     "halfcheetah-dynamics": {"forward_reward_weight": 0.7, "mass_scale_range": (0.3, 3.0)},
+    "halfcheetah-rllab": {"forward_reward_weight": 0.7, "ctrl_cost_weight": 0.3},
     "point2d-flip": {"goal": (0.5, -0.5), "action_flip_prob": 1.0},
 }
 

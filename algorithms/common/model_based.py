@@ -11,6 +11,11 @@ theirs); an algorithm supplies only its own steps:
         evaluate when due         ``evaluate()``, on the logger's grid (its one rule)
         checkpoint
 
+At an evaluation point the row also holds ``paper_return``, the quantity the paper's Fig. 1
+plots for the algorithm: by default the mean return of the episodes its controller finished
+while collecting this iteration's real data (the official code's training rollouts); MB-MPO
+overrides it with its stochastic pre-update policy's evaluation return.
+
 It also holds the random streams, the iteration count and the buffer of real transitions,
 and checkpoints them; subclasses add their own state.
 """
@@ -194,6 +199,8 @@ class RealDataAlgorithm(Algorithm):
                     mean, std, evaluation_stats = self.evaluate()
                     stats |= evaluation_stats
                     stats["time_eval_s"] = time.perf_counter() - start
+                    if "paper_return" not in stats and "collected_return" in stats:
+                        stats["paper_return"] = stats["collected_return"]
                     self.logger.log(self.env_steps, mean, std, **stats)
                 self.logger.checkpoint(self.env_steps, self.state_dict())
         finally:

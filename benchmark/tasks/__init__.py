@@ -53,6 +53,28 @@ def _halfcheetah_fns(env: Any) -> tuple[RewardFn, TerminationFn]:
     return reward_fn, _never_terminates
 
 
+def _action_clipper(env: Any) -> Callable[[torch.Tensor], torch.Tensor]:
+    """The action as an rllab env simulates it and charges for it: clipped to its bounds."""
+    low, high = env.action_space.low.copy(), env.action_space.high.copy()
+
+    def clip(act: torch.Tensor) -> torch.Tensor:
+        return act.clamp(torch.as_tensor(low).to(act), torch.as_tensor(high).to(act))
+
+    return clip
+
+
+def _halfcheetah_rllab_fns(env: Any) -> tuple[RewardFn, TerminationFn]:
+    w_forward, w_ctrl = env._forward_reward_weight, env._ctrl_cost_weight
+    x_velocity = env.data.qpos.size - 1  # qvel[0] in (qpos[1:], qvel)
+    clip = _action_clipper(env)
+
+    def reward_fn(obs, act, next_obs):
+        forward = w_forward * next_obs[..., x_velocity]
+        return forward - _ctrl_cost(clip(act), w_ctrl)
+
+    return reward_fn, _never_terminates
+
+
 _swimmer_fns = _halfcheetah_fns  # same reward: forward velocity of qpos[0] minus control cost
 
 
@@ -241,6 +263,13 @@ TASKS: dict[str, TaskSpec] = {
         _LOCOMOTION_KWARGS,
         (0,),
         "HalfCheetah-v5 with mass and damping scaled by random factors in [0.5, 2] per episode",
+    ),
+    # The paper's tasks as the official code ran them (rllab's gym_mujoco envs, tasks/rllab.py).
+    "halfcheetah-rllab": TaskSpec(
+        "mbbench/HalfCheetahRllab-v0",
+        200,
+        _halfcheetah_rllab_fns,
+        description="the paper's HalfCheetah (rllab): dt 0.01, obs qpos[1:], qvel, clipped actions",
     ),
     "point2d-flip": TaskSpec(
         "mbbench/Point2D-v0",

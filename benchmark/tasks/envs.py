@@ -296,6 +296,7 @@ def register_envs() -> None:
         ("mbbench/HalfCheetahCripple-v0", f"{__name__}:HalfCheetahCrippleEnv"),
         ("mbbench/AntCripple-v0", f"{__name__}:AntCrippleEnv"),
         ("mbbench/HalfCheetahRandomDynamics-v0", f"{__name__}:HalfCheetahRandomDynamicsEnv"),
+        ("mbbench/HalfCheetahRllab-v0", "benchmark.tasks.rllab:HalfCheetahRllabEnv"),
     ]:
         if env_id not in gym.registry:
             gym.register(env_id, entry_point=entry_point)
