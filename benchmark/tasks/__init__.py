@@ -75,6 +75,85 @@ def _halfcheetah_rllab_fns(env: Any) -> tuple[RewardFn, TerminationFn]:
     return reward_fn, _never_terminates
 
 
+def _swimmer_rllab_fns(env: Any) -> tuple[RewardFn, TerminationFn]:
+    w_forward, w_ctrl, dt = env._forward_reward_weight, env._ctrl_cost_weight, env.dt
+    clip = _action_clipper(env)
+
+    def reward_fn(obs, act, next_obs):
+        forward = w_forward * _forward_velocity(obs, next_obs, dt)
+        return forward - _ctrl_cost(clip(act), w_ctrl)
+
+    return reward_fn, _never_terminates
+
+
+def _hopper_rllab_healthy(env: Any) -> Callable[[torch.Tensor], torch.Tensor]:
+    z_min, angle_max, state_max = env._healthy_z_min, env._healthy_angle_max, env._state_max
+
+    def healthy(next_obs: torch.Tensor) -> torch.Tensor:
+        # obs = [x, z, angle, other qpos, clipped qvel]; rllab's observation is obs[1:].
+        return (
+            torch.isfinite(next_obs[..., 1:]).all(-1)
+            & (next_obs[..., 2:].abs() < state_max).all(-1)
+            & (next_obs[..., 1] > z_min)
+            & (next_obs[..., 2].abs() < angle_max)
+        )
+
+    return healthy
+
+
+def _walker2d_rllab_healthy(env: Any) -> Callable[[torch.Tensor], torch.Tensor]:
+    (z_low, z_high), (angle_low, angle_high) = env._healthy_z_range, env._healthy_angle_range
+
+    def healthy(next_obs: torch.Tensor) -> torch.Tensor:
+        z, angle = next_obs[..., 1], next_obs[..., 2]
+        return (z_low < z) & (z < z_high) & (angle_low < angle) & (angle < angle_high)
+
+    return healthy
+
+
+def _walker_rllab_fns(
+    healthy_of: Callable[[Any], Callable[[torch.Tensor], torch.Tensor]],
+) -> Callable[[Any], tuple[RewardFn, TerminationFn]]:
+    """rllab's Hopper and Walker2d: forward velocity + alive bonus (every step) - control cost
+    on the clipped action; ends when unhealthy."""
+
+    def build(env: Any) -> tuple[RewardFn, TerminationFn]:
+        healthy = healthy_of(env)
+        w_forward, w_ctrl, dt = env._forward_reward_weight, env._ctrl_cost_weight, env.dt
+        alive_bonus = env._alive_bonus
+        clip = _action_clipper(env)
+
+        def reward_fn(obs, act, next_obs):
+            forward = w_forward * _forward_velocity(obs, next_obs, dt)
+            return forward + alive_bonus - _ctrl_cost(clip(act), w_ctrl)
+
+        def termination_fn(obs, act, next_obs):
+            return ~healthy(next_obs)
+
+        return reward_fn, termination_fn
+
+    return build
+
+
+def _ant_rllab_fns(env: Any) -> tuple[RewardFn, TerminationFn]:
+    """Without the contact cost, which the observation cannot give (AntRllabEnv)."""
+    w_ctrl, survive = env._ctrl_cost_weight, env._survive_reward
+    z_low, z_high = env._healthy_z_range
+    half_range = (env.action_space.high - env.action_space.low) / 2
+    x_velocity = env.data.qpos.size - 2  # qvel[0] in (qpos[2:], qvel)
+    clip = _action_clipper(env)
+
+    def reward_fn(obs, act, next_obs):
+        scaled = clip(act) / torch.as_tensor(half_range).to(act)
+        return next_obs[..., x_velocity] + survive - _ctrl_cost(scaled, w_ctrl)
+
+    def termination_fn(obs, act, next_obs):
+        z = next_obs[..., 0]
+        return ~(torch.isfinite(next_obs).all(-1) & (z_low <= z) & (z <= z_high))
+
+    return reward_fn, termination_fn
+
+
 _swimmer_fns = _halfcheetah_fns  # same reward: forward velocity of qpos[0] minus control cost
 
 
@@ -166,6 +245,19 @@ def _pr2reach_fns(env: Any) -> tuple[RewardFn, TerminationFn]:
     def reward_fn(obs, act, next_obs):
         tip, goal = next_obs[..., 14:17], next_obs[..., 17:20]
         return -w_dist * (tip - goal).square().sum(-1) - _ctrl_cost(act, w_ctrl)
+
+    return reward_fn, _never_terminates
+
+
+def _pr2reach_rllab_fns(env: Any) -> tuple[RewardFn, TerminationFn]:
+    """The distance is the current observation's (rllab measures it before the action)."""
+    w_dist, w_ctrl = env._reward_dist_weight, env._reward_control_weight
+    half_range = (env.action_space.high - env.action_space.low) / 2
+    clip = _action_clipper(env)
+
+    def reward_fn(obs, act, next_obs):
+        scaled = clip(act) / torch.as_tensor(half_range).to(act)
+        return -w_dist * obs[..., 14:17].square().sum(-1) - _ctrl_cost(scaled, w_ctrl)
 
     return reward_fn, _never_terminates
 
@@ -270,6 +362,39 @@ TASKS: dict[str, TaskSpec] = {
         200,
         _halfcheetah_rllab_fns,
         description="the paper's HalfCheetah (rllab): dt 0.01, obs qpos[1:], qvel, clipped actions",
+    ),
+    "hopper-rllab": TaskSpec(
+        "mbbench/HopperRllab-v0",
+        200,
+        _walker_rllab_fns(_hopper_rllab_healthy),
+        position_dims=(0,),
+        description="the paper's Hopper (rllab): dt 0.02, obs x + rllab's, clipped actions",
+    ),
+    "walker2d-rllab": TaskSpec(
+        "mbbench/Walker2dRllab-v0",
+        200,
+        _walker_rllab_fns(_walker2d_rllab_healthy),
+        position_dims=(0,),
+        description="the paper's Walker2d (rllab): dt 0.02, obs x + rllab's, clipped actions",
+    ),
+    "swimmer-rllab": TaskSpec(
+        "mbbench/SwimmerRllab-v0",
+        200,
+        _swimmer_rllab_fns,
+        position_dims=(0,),
+        description="the paper's Swimmer (rllab): dt 0.01, obs x + rllab's, clipped actions",
+    ),
+    "ant-rllab": TaskSpec(
+        "mbbench/AntRllab-v0",
+        200,
+        _ant_rllab_fns,
+        description="the paper's Ant (rllab): dt 0.02, obs qpos[2:], qvel, contact cost",
+    ),
+    "pr2reach-rllab": TaskSpec(
+        "mbbench/PR2ReachRllab-v0",
+        200,
+        _pr2reach_rllab_fns,
+        description="the paper's PR2 reaching task (rllab) on Gymnasium's Pusher arm",
     ),
     "point2d-flip": TaskSpec(
         "mbbench/Point2D-v0",

@@ -297,6 +297,11 @@ def register_envs() -> None:
         ("mbbench/AntCripple-v0", f"{__name__}:AntCrippleEnv"),
         ("mbbench/HalfCheetahRandomDynamics-v0", f"{__name__}:HalfCheetahRandomDynamicsEnv"),
         ("mbbench/HalfCheetahRllab-v0", "benchmark.tasks.rllab:HalfCheetahRllabEnv"),
+        ("mbbench/HopperRllab-v0", "benchmark.tasks.rllab:HopperRllabEnv"),
+        ("mbbench/Walker2dRllab-v0", "benchmark.tasks.rllab:Walker2dRllabEnv"),
+        ("mbbench/SwimmerRllab-v0", "benchmark.tasks.rllab:SwimmerRllabEnv"),
+        ("mbbench/AntRllab-v0", "benchmark.tasks.rllab:AntRllabEnv"),
+        ("mbbench/PR2ReachRllab-v0", "benchmark.tasks.rllab:PR2ReachRllabEnv"),
     ]:
         if env_id not in gym.registry:
             gym.register(env_id, entry_point=entry_point)
