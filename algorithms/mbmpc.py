@@ -25,7 +25,13 @@ from benchmark.errors import ConfigError
 
 @dataclass
 class MBMPCConfig(ModelBasedConfig):
-    """MB-MPC settings, as configured for the MB-MPO paper's baseline."""
+    """MB-MPC settings, as configured for the MB-MPO paper's baseline
+    (experiments/run_scripts/mb_comparison/mb_mpc_train.py)."""
+
+    initial_random_steps: int = param(4000, ge=1)
+    """Uniform-random real steps before the first fit (official: 4000)."""
+    model_max_epochs: int = param(200, ge=1)
+    """Cap on model epochs per fit (official: 200)."""
 
     steps_per_iteration: int = param(4000, ge=1)
     """Real steps collected with the controller between model fits."""

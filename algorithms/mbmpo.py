@@ -52,6 +52,13 @@ class MBMPOConfig(ModelBasedConfig):
     """MB-MPO settings; defaults are the official CoRL 2018 values."""
 
     # Real data
+    initial_random_steps: int = param(8000, ge=1)
+    """Uniform-random real steps before the first fit. The official script asks for 5000,
+    but its sampler runs 20 envs until 5000 steps of finished paths: 2 x 20 x 200 = 8000 real
+    steps (sandbox/ours/sampler/random_vectorized_sampler.py); all 8000 are counted here."""
+    buffer_size: int = param(100_000, ge=1)
+    """FIFO buffer of the most recent real transitions (the official dynamics_data_buffer_size
+    1e5, sandbox/ours/algos/ModelMAML/model_batch_maml_polopt.py)."""
     real_rollouts_per_task: int = param(1, ge=1)
     """Real rollouts of one horizon per meta-task and iteration (20 x 200 = 4000 steps)."""
     # Meta-learning
@@ -371,10 +378,26 @@ class MBMPO(ModelBasedAlgorithm):
 
 @dataclass
 class METRPOConfig(MBMPOConfig):
-    """ME-TRPO (Kurutach et al. 2018) as MB-MPO without adaptation."""
+    """ME-TRPO (Kurutach et al. 2018) as MB-MPO's machinery without adaptation; defaults are
+    the MB-MPO paper's ME-TRPO baseline (experiments/run_scripts/mb_comparison/
+    model_ensemble_trpo_train.py): 4000 real and 50,000 imagined steps per iteration and TRPO
+    step, a random model at every imagined step, all real data kept, up to 1000 model epochs."""
 
     inner_lr: float = param(0.0, ge=0, le=0)
     """No inner step: alpha = 0."""
+    initial_random_steps: int = param(4000, ge=1)
+    """Uniform-random real steps before the first fit (official: 4000)."""
+    buffer_size: int = param(1_000_000, ge=1)
+    """Real transitions kept (the official ME-TRPO keeps every one)."""
+    real_rollouts_per_task: int = param(4, ge=1)
+    """Real rollouts per task and iteration: 5 x 4 x 200 = 4000 real steps (official)."""
+    num_tasks: int = param(5, ge=1)
+    """Policy copies rolled out per step; with alpha = 0 only their number of samples matters:
+    5 x 50 x 200 = 50,000 imagined steps per TRPO step (official batch_size_dynamics_samples)."""
+    model_assignment: Literal["task", "random_step"] = "random_step"
+    """A random model at every imagined step (Kurutach et al.; the official baseline)."""
+    model_max_epochs: int = param(1000, ge=1)
+    """Cap on model epochs per fit (official: 1000)."""
 
 
 @register("metrpo")
@@ -383,6 +406,24 @@ class METRPO(MBMPO):
     Kurutach et al.'s random model per imagined step)."""
 
     Config = METRPOConfig
-    presets = {"paper": {}, "quick": QUICK}
+    presets = {
+        "paper": {},
+        "quick": {
+            **QUICK,
+            "model_assignment": "task",
+            "num_tasks": 20,
+            "real_rollouts_per_task": 1,
+        },
+        "mbmpo": {
+            "num_tasks": 20,
+            "real_rollouts_per_task": 1,
+            "model_assignment": "task",
+            "initial_random_steps": 8000,
+            "buffer_size": 100_000,
+            "model_max_epochs": 500,
+        },
+    }
+    """``mbmpo``: MB-MPO's own settings with alpha = 0 (the suite's ME-TRPO before it followed
+    the official baseline); ``quick`` keeps them too, so quick runs stay comparable."""
     published_name = "ME-TRPO"
     paper_return_is_pre_update_policy = False

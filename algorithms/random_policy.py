@@ -52,7 +52,8 @@ class RandomPolicy(Algorithm):
                 if self.logger.evaluation_due(self.env_steps, total_steps):
                     self.logger.phase("evaluating")
                     mean, std = self.logger.evaluate(self._act_fn(self._rng(2, self.env_steps)))
-                    self.logger.log(self.env_steps, mean, std)
+                    # Random actions are their own stochastic policy: the paper's metric too.
+                    self.logger.log(self.env_steps, mean, std, paper_return=mean)
                     self.logger.checkpoint(self.env_steps, self.state_dict())
                     act = None
         finally:

@@ -178,10 +178,21 @@ class SB3Algorithm(Algorithm):
         action, _ = self.model.predict(obs[self.keep], deterministic=True)
         return action
 
+    def act_stochastic(self, obs: np.ndarray) -> np.ndarray:
+        action, _ = self.model.predict(obs[self.keep], deterministic=False)
+        return action
+
     def evaluate_and_log(self) -> None:
+        """The deterministic policy's evaluation return, and as ``paper_return`` the stochastic
+        policy's (the official baselines' curves are their stochastic policies' returns). The
+        stochastic draws come from a forked torch generator seeded by the evaluation point, so
+        training's random stream is untouched and a resumed run draws the same."""
         self.logger.phase("evaluating")
         mean, std = self.logger.evaluate(self.act)
-        self.logger.log(self.env_steps, mean, std)
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(self.seed * 7919 + self.env_steps)
+            paper_return, _ = self.logger.evaluate(self.act_stochastic)
+        self.logger.log(self.env_steps, mean, std, paper_return=paper_return)
         self.logger.phase("training")
         self.checkpoint_pending = True
 

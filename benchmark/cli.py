@@ -160,7 +160,13 @@ def cmd_figure(args: argparse.Namespace) -> int:
     table = _load_results(args.results)
     try:
         paths = learning_curves(
-            table, args.experiment, Path(args.out), args.title or "", args.per_seed, args.note or ""
+            table,
+            args.experiment,
+            Path(args.out),
+            args.title or "",
+            args.per_seed,
+            args.note or "",
+            metric=args.metric,
         )
     except ValueError as error:
         raise ConfigError(str(error)) from None
@@ -388,6 +394,13 @@ def build_parser() -> argparse.ArgumentParser:
     p_fig.add_argument("--title")
     p_fig.add_argument("--note", help="a line under the figure (e.g. 'quick profile: ...')")
     p_fig.add_argument("--per-seed", action="store_true", help="one line per seed (Fig. 4)")
+    p_fig.add_argument(
+        "--metric",
+        default="return_mean",
+        choices=["return_mean", "paper_return"],
+        help="return_mean (default): the deterministic evaluation; paper_return: what the "
+        "paper plotted (stochastic pre-update policy / training rollouts)",
+    )
     p_fig.set_defaults(func=cmd_figure)
 
     p_pla = sub.add_parser("plasticity", help="Fig. 2 heatmaps from an MB-MPO point2d run")

@@ -210,3 +210,23 @@ def test_learning_curve_figure_draws_the_tables_numbers(results, tmp_path, monke
             and np.allclose(line.get_ydata(), expected.to_numpy())
         ]
         assert matching, f"no line of {algo} draws its mean curve {expected.to_dict()}"
+
+
+def test_the_paper_metric_figure_draws_paper_return(results, tmp_path, monkeypatch):
+    drawn = {}
+    monkeypatch.setattr(plots, "save", lambda fig, stem: drawn.setdefault("fig", fig) and [stem])
+    table = results.assign(paper_return=results["return_mean"] - 1000.0)
+    plots.learning_curves(table, "e", tmp_path / "fig", log_x=False, metric="paper_return")
+    cheetah = next(ax for ax in drawn["fig"].axes if ax.get_title().startswith("halfcheetah"))
+    assert cheetah.get_ylabel() == plots.METRICS["paper_return"]
+    done = table[(table["status"] == "done") & (table["task"] == "halfcheetah")]
+    expected = done[done["algo"] == "mbmpo"].groupby("env_steps")["paper_return"].mean()
+    assert any(
+        np.allclose(line.get_ydata(), expected.to_numpy())
+        for line in cheetah.get_lines()
+        if len(line.get_ydata()) == len(expected)
+    )
+    with pytest.raises(ValueError, match="no run logged 'paper_return'"):
+        plots.learning_curves(results, "e", tmp_path / "fig", metric="paper_return")
+    with pytest.raises(ValueError, match="unknown metric"):
+        plots.learning_curves(table, "e", tmp_path / "fig", metric="return_max")

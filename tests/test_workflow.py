@@ -117,12 +117,20 @@ def test_killed_workflow_rerun_finishes_only_what_was_missing(smoke):
 
 def test_paper_dry_run_lists_the_full_job_set(tmp_path):
     copy_workflow(tmp_path)
-    result = snakemake(tmp_path, "-n", "--configfile", "workflow/config/paper.yaml")
+    result = snakemake(tmp_path, "-n", "-p", "--configfile", "workflow/config/paper.yaml")
     assert result.returncode == 0, result.stderr[-3000:]
     counts = dict(re.findall(r"^(\w+)\s+(\d+)$", result.stdout, re.MULTILINE))
-    # Fig. 1: 6 tasks x 7 algorithms x 3 seeds; Fig. 3: 6 variants x 3 seeds;
-    # Fig. 4: 2 x 3 seeds; Fig. 2: 1 run; GrBAL/ReBAL: 3 tasks x 4 algorithms x 3 seeds.
-    assert int(counts["train"]) == 6 * 7 * 3 + 6 * 3 + 2 * 3 + 1 + 3 * 4 * 3
+    # Fig. 1 on the rllab tasks and on Gymnasium v5: 2 x 6 tasks x 7 algorithms x 3 seeds;
+    # Fig. 3: 6 variants x 3 seeds; Fig. 4: 2 x 3 seeds; Fig. 2: 1 run; GrBAL/ReBAL: 3 tasks
+    # x 4 algorithms x 3 seeds.
+    assert int(counts["train"]) == 2 * 6 * 7 * 3 + 6 * 3 + 2 * 3 + 1 + 3 * 4 * 3
+    # The paper's tasks, and the paper's metric with the deterministic evaluation beside it.
+    for rllab_task in ["halfcheetah", "hopper", "walker2d", "ant", "swimmer", "pr2reach"]:
+        assert f"runs/fig1/{rllab_task}-rllab/mbmpo/seed0/" in result.stdout
+    assert "runs/fig3/halfcheetah-rllab/" in result.stdout
+    assert "runs/fig4/halfcheetah-rllab/" in result.stdout
+    assert int(counts["figure_evaluation"]) == int(counts["figure"])
+    assert "--metric paper_return" in result.stdout
 
 
 def test_default_config_dry_run_lists_its_jobs(tmp_path):

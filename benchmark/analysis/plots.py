@@ -14,6 +14,20 @@ import seaborn as sns  # noqa: E402
 
 BOOTSTRAP_SEED = 0
 
+METRICS = {
+    "return_mean": "average return (deterministic evaluation)",
+    "paper_return": "average return (the paper's metric)",
+}
+"""Progress columns a learning-curve figure can plot, and their axis labels. ``paper_return``
+is what the paper's Fig. 1 plotted per algorithm (MB-MPO: its stochastic pre-update policy;
+ME-TRPO, MB-MPC: their training rollouts; model-free: the stochastic policy)."""
+
+PAPER_METRIC_NOTE = (
+    "The paper's metric: MB-MPO's stochastic pre-update policy, the other model-based methods' "
+    "training rollouts, the model-free methods' stochastic policy; the official plots' shift "
+    "of MB-MPO by half an iteration is not applied."
+)
+
 
 def save(fig: plt.Figure, stem: Path) -> list[Path]:
     """Write ``stem``.png and ``stem``.pdf; return the paths."""
@@ -33,14 +47,21 @@ def learning_curves(
     per_seed: bool = False,
     note: str = "",
     log_x: bool = True,
+    metric: str = "return_mean",
 ) -> list[Path]:
-    """One panel per task: evaluation return against real env steps, one line per algorithm
-    with the mean over seeds and a 95% bootstrap band (or, ``per_seed``, one line per seed)."""
-    data = table[(table["experiment"] == experiment) & (table["status"] == "done")].dropna(
-        subset=["env_steps", "return_mean"]
-    )
+    """One panel per task: ``metric`` (a key of :data:`METRICS`) against real env steps, one
+    line per algorithm with the mean over seeds and a 95% bootstrap band (or, ``per_seed``,
+    one line per seed)."""
+    if metric not in METRICS:
+        raise ValueError(f"unknown metric {metric!r}; choose from: {', '.join(METRICS)}")
+    done = table[(table["experiment"] == experiment) & (table["status"] == "done")]
+    if metric not in done.columns:
+        raise ValueError(f"experiment {experiment!r}: no run logged {metric!r}")
+    data = done.dropna(subset=["env_steps", metric])
     if data.empty:
         raise ValueError(f"experiment {experiment!r}: no finished runs to plot")
+    if metric == "paper_return":
+        note = f"{note} {PAPER_METRIC_NOTE}".strip()
     tasks = sorted(data["task"].unique())
     fig, axes = plt.subplots(1, len(tasks), figsize=(4.2 * len(tasks), 3.4), squeeze=False)
     for ax, task in zip(axes[0], tasks, strict=True):
@@ -49,7 +70,7 @@ def learning_curves(
             sns.lineplot(
                 sub,
                 x="env_steps",
-                y="return_mean",
+                y=metric,
                 hue="algo",
                 style="seed",
                 ax=ax,
@@ -61,7 +82,7 @@ def learning_curves(
             sns.lineplot(
                 sub,
                 x="env_steps",
-                y="return_mean",
+                y=metric,
                 hue="algo",
                 ax=ax,
                 errorbar=("ci", 95),
@@ -77,7 +98,7 @@ def learning_curves(
             f"{task} ({', '.join(f'{a}: {n}' for a, n in seeds.items())} seeds)", fontsize=9
         )
         ax.set_xlabel("real environment steps" + (" (log scale)" if log_x else ""))
-        ax.set_ylabel("average return (evaluation)")
+        ax.set_ylabel(METRICS[metric])
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7)
     band = "one line per seed" if per_seed else "mean over seeds, shaded: 95% bootstrap CI"

@@ -23,6 +23,13 @@ PUBLISHED_ENV = {
     "walker2d": "Walker2D",
     "ant": "Ant",
     "swimmer": "Swimmer",
+    # The paper's own task definitions (the official code rerun and RLlib ran these; MBBL's
+    # Table 1 used its own gym envs: the source column says which).
+    "halfcheetah-rllab": "HalfCheetah",
+    "hopper-rllab": "Hopper",
+    "walker2d-rllab": "Walker2D",
+    "ant-rllab": "Ant",
+    "swimmer-rllab": "Swimmer",
 }
 
 

@@ -1,6 +1,19 @@
 # Figures, tables and the report, from the aggregated table.
 
 
+def figure_flags(exp, metric):
+    """mbbench figure's options for experiment ``exp`` plotting ``metric``."""
+    spec = experiment(exp)
+    return " ".join(
+        [
+            f"--title {shlex.quote(spec.get('title', exp))}",
+            f"--note {shlex.quote(spec.get('note', ''))}",
+            "--per-seed" if spec.get("figure") == "per_seed" else "",
+            f"--metric {metric}",
+        ]
+    )
+
+
 rule figure:
     input:
         f"{RESULTS}/summary/runs.csv",
@@ -8,19 +21,30 @@ rule figure:
         png=f"{RESULTS}/figures/{{exp}}.png",
         pdf=f"{RESULTS}/figures/{{exp}}.pdf",
     wildcard_constraints:
-        exp="[^/]+(?<!_plasticity)",
+        exp="[^/]+(?<!_plasticity)(?<!_evaluation)",
     params:
         mbbench=MBBENCH,
-        flags=lambda wc: " ".join(
-            [
-                f"--title {shlex.quote(experiment(wc.exp).get('title', wc.exp))}",
-                f"--note {shlex.quote(experiment(wc.exp).get('note', ''))}",
-                "--per-seed" if experiment(wc.exp).get("figure") == "per_seed" else "",
-            ]
-        ),
+        flags=lambda wc: figure_flags(wc.exp, FIGURE_METRIC),
         stem=lambda wc, output: output.png[: -len(".png")],
     log:
         f"{RESULTS}/logs/figure_{{exp}}.log",
+    shell:
+        "{params.mbbench} figure {input} --experiment {wildcards.exp} {params.flags}"
+        " --out {params.stem} > {log} 2>&1"
+
+
+rule figure_evaluation:
+    input:
+        f"{RESULTS}/summary/runs.csv",
+    output:
+        png=f"{RESULTS}/figures/{{exp}}_evaluation.png",
+        pdf=f"{RESULTS}/figures/{{exp}}_evaluation.pdf",
+    params:
+        mbbench=MBBENCH,
+        flags=lambda wc: figure_flags(wc.exp, "return_mean"),
+        stem=lambda wc, output: output.png[: -len(".png")],
+    log:
+        f"{RESULTS}/logs/figure_{{exp}}_evaluation.log",
     shell:
         "{params.mbbench} figure {input} --experiment {wildcards.exp} {params.flags}"
         " --out {params.stem} > {log} 2>&1"

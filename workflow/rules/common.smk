@@ -80,8 +80,13 @@ def plasticity_experiments():
     return [e for e, s in config["experiments"].items() if s.get("plasticity")]
 
 
+FIGURE_METRIC = config.get("figure_metric", "return_mean")
+
+
 def figure_files():
     files = [f"{RESULTS}/figures/{e}.png" for e in figure_experiments()]
+    if FIGURE_METRIC != "return_mean":  # the deterministic evaluation in a second figure
+        files += [f"{RESULTS}/figures/{e}_evaluation.png" for e in figure_experiments()]
     files += [f"{RESULTS}/figures/{e}_plasticity.png" for e in plasticity_experiments()]
     return files
 
