@@ -97,6 +97,10 @@ class MBMPOConfig(ModelBasedConfig):
     """Hidden layers of the Gaussian MLP policy (tanh)."""
     policy_init_std: float = param(1.0, gt=0)
     """Initial standard deviation of the policy."""
+    imagined_termination: Literal["restart", "mask"] = "restart"
+    """What an imagined trajectory does when the task says it ended: 'restart' from a fresh
+    start state, so every meta-task's batch holds imagined_trajectories x horizon samples (the
+    official sampler); 'mask' the rest of its steps (fewer samples where episodes end early)."""
     model_assignment: Literal["task", "random_step"] = "task"
     """'task': each task's trajectories use its own model; 'random_step': a random model at
     every imagined step (Kurutach et al.'s ME-TRPO)."""
@@ -150,6 +154,9 @@ class MBMPO(ModelBasedAlgorithm):
         ).to(self.device)
         self.adapted: Params | None = None  # the adapted policies that collect real data
         self.start_states = self._reset_states(4096)
+        # Restarting only matters where episodes end; tasks that never end keep the masked
+        # layout (identical results, no extra random draws).
+        self.restart_imagined = cfg.imagined_termination == "restart" and task.can_terminate
         self.real_envs: list[Any] = []
 
     # ------------------------------------------- Algorithm 1's steps (the loop: RealDataAlgorithm)
@@ -271,14 +278,17 @@ class MBMPO(ModelBasedAlgorithm):
             self.task.termination_fn,
             model_assignment=cfg.model_assignment,
             generator=self.generator,
+            restart_states=self.start_states if self.restart_imagined else None,
         )
 
     def _batch(self, traj: Trajectories) -> PolicyBatch:
         cfg = self.config
-        returns = discounted_returns(traj.rewards, traj.mask, cfg.discount)
+        returns = discounted_returns(traj.rewards, traj.mask, cfg.discount, traj.ends)
         policy_obs = traj.obs[..., self.task.model_input_dims]
-        values = fit_linear_baseline(policy_obs, returns, traj.mask)
-        adv = gae(traj.rewards, values, traj.mask, cfg.discount, cfg.gae_lambda)
+        values = fit_linear_baseline(
+            policy_obs, returns, traj.mask, episode_steps=traj.episode_steps
+        )
+        adv = gae(traj.rewards, values, traj.mask, cfg.discount, cfg.gae_lambda, traj.ends)
         if cfg.normalize_advantages:
             adv = normalize_per_task(adv, traj.mask)
         n_tasks = traj.obs.shape[0]

@@ -241,6 +241,47 @@ def test_rollouts_mask_everything_after_termination():
         assert frozen_obs.eq(frozen_obs[:, :1]).all()  # the state stops changing
 
 
+def test_restarted_rollouts_begin_a_new_episode_at_termination():
+    """The official sampler's layout: a terminated imagined episode is followed by a new one
+    from a fresh start state, so every row holds its full H samples."""
+    task = make_task("hopper")
+    delta = torch.zeros(task.obs_dim)
+    delta[1] = -0.1  # height falls by 0.1 a step; unhealthy below 0.7
+    frozen = constant_delta_ensemble(task.obs_dim, task.act_dim, delta.expand(2, -1))
+    start = torch.zeros(4, 3, task.obs_dim)
+    start[..., 1] = torch.tensor([1.25, 1.05, 0.95]).view(1, 3)  # fall after 6, 4, 3 steps
+    fresh = torch.zeros(7, task.obs_dim)
+    fresh[:, 1] = 1.25  # every restart falls after 6 steps
+    fresh[:, 0] = torch.arange(7.0)  # tells the restart states apart
+
+    def policy(obs, noise):
+        return torch.zeros(*obs.shape[:2], task.act_dim), torch.zeros(obs.shape[:2])
+
+    traj = imagine(
+        frozen,
+        policy,
+        start,
+        10,
+        task.reward_fn,
+        task.termination_fn,
+        generator=torch.Generator().manual_seed(0),
+        restart_states=fresh,
+    )
+    assert traj.mask.eq(1).all() and traj.ends is not None and traj.episode_steps is not None
+    for j, first in enumerate([6, 4, 3]):
+        ends = [t for t in range(10) if traj.ends[0, j, t]]
+        assert ends == [e for e in (first - 1, first + 5) if e < 10]
+        restart_obs = traj.obs[:, j, first]
+        assert restart_obs[:, 1].eq(1.25).all()  # a fresh start state, not the fallen one
+        assert all(bool((fresh == row).all(-1).any()) for row in restart_obs)
+        expected = [0]
+        for t in range(1, 10):
+            expected.append(0 if t - 1 in ends else expected[-1] + 1)
+        assert traj.episode_steps[0, j].tolist() == expected
+        # every other step is a real, healthy step (the falling one pays no health bonus)
+        assert traj.rewards[:, j][~traj.ends[:, j]].gt(0).all()
+
+
 def test_rollouts_use_one_model_per_task_group():
     obs_dim, act_dim = 2, 1
     frozen = constant_delta_ensemble(obs_dim, act_dim, torch.tensor([[1.0, 1.0], [2.0, 2.0]]))

@@ -82,6 +82,24 @@ def test_discounted_returns_and_gae_with_termination():
     )
 
 
+def test_returns_and_gae_stop_at_episode_ends_within_a_row():
+    """A row holding two episodes back to back (restarted imagined rollouts) gives the same
+    returns and advantages as the two episodes in rows of their own."""
+    rewards = torch.tensor([[[1.0, 2.0, 3.0, 4.0, 5.0]]])
+    values = torch.tensor([[[0.5, 1.0, 2.0, 3.0, 1.5]]])
+    ends = torch.tensor([[[False, True, False, False, False]]])
+    mask = torch.ones(1, 1, 5)
+    returns = discounted_returns(rewards, mask, 0.5, ends)
+    adv = gae(rewards, values, mask, 0.5, 0.9, ends)
+    for part in (slice(0, 2), slice(2, 5)):
+        r, v, m = rewards[..., part], values[..., part], mask[..., part]
+        torch.testing.assert_close(returns[..., part], discounted_returns(r, m, 0.5))
+        torch.testing.assert_close(adv[..., part], gae(r, v, m, 0.5, 0.9))
+    steps = torch.tensor([[[0, 1, 0, 1, 2]]])
+    feats = baseline_features(torch.zeros(1, 1, 5, 2), steps)
+    torch.testing.assert_close(feats[0, 0, :, 4], steps[0, 0].float() / 100)
+
+
 def test_linear_baseline_fits_each_task_on_its_own_data():
     torch.manual_seed(0)
     obs = torch.randn(3, 20, 10, 2)

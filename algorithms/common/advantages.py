@@ -1,7 +1,11 @@
 """Discounted returns, the rllab linear feature baseline and GAE, batched over tasks.
 
 Trajectory tensors are [T, N, H]: T tasks, N trajectories each, H steps; ``mask`` is 1 on
-steps taken and 0 after termination.
+steps taken and 0 after termination. A row may also hold several episodes back to back
+(imagined trajectories restarted at termination): ``ends`` is True on each episode's last
+step, where returns and advantages stop, and ``episode_steps`` counts steps within an episode
+for the baseline's time features. Without them a row is one episode (the results are then
+bit-identical to before these arguments existed).
 """
 
 from __future__ import annotations
@@ -9,27 +13,45 @@ from __future__ import annotations
 import torch
 
 
-def discounted_returns(rewards: torch.Tensor, mask: torch.Tensor, gamma: float) -> torch.Tensor:
-    """Reward-to-go sum_k gamma^k r_{t+k}, with nothing after a trajectory's end."""
+def _continues(ends: torch.Tensor, t: int, like: torch.Tensor) -> torch.Tensor:
+    """1 where the episode goes on after step t, 0 where it ended there (``like``'s dtype)."""
+    return (~ends[..., t]).to(like)
+
+
+def discounted_returns(
+    rewards: torch.Tensor, mask: torch.Tensor, gamma: float, ends: torch.Tensor | None = None
+) -> torch.Tensor:
+    """Reward-to-go sum_k gamma^k r_{t+k}, with nothing after a trajectory's (or, with
+    ``ends``, an episode's) end."""
     out = torch.zeros_like(rewards)
     running = torch.zeros_like(rewards[..., 0])
     for t in range(rewards.shape[-1] - 1, -1, -1):
+        if ends is not None:
+            running = running * _continues(ends, t, running)
         running = (rewards[..., t] + gamma * running) * mask[..., t]
         out[..., t] = running
     return out
 
 
-def baseline_features(obs: torch.Tensor) -> torch.Tensor:
+def baseline_features(obs: torch.Tensor, episode_steps: torch.Tensor | None = None) -> torch.Tensor:
     """rllab's LinearFeatureBaseline features: [o, o^2, t, t^2, t^3, 1], o clipped to +-10 and
-    t = step index / 100. ``obs`` is [T, N, H, d]."""
+    t = step index in the episode / 100 (the column index unless ``episode_steps`` [T, N, H]
+    says otherwise). ``obs`` is [T, N, H, d]."""
     o = obs.clamp(-10, 10)
-    steps = torch.arange(obs.shape[-2], dtype=obs.dtype, device=obs.device) / 100.0
-    t = steps.view(*([1] * (obs.dim() - 2)), -1, 1).expand(*obs.shape[:-1], 1)
+    if episode_steps is None:
+        steps = torch.arange(obs.shape[-2], dtype=obs.dtype, device=obs.device) / 100.0
+        t = steps.view(*([1] * (obs.dim() - 2)), -1, 1).expand(*obs.shape[:-1], 1)
+    else:
+        t = (episode_steps.to(obs.dtype) / 100.0).unsqueeze(-1)
     return torch.cat([o, o.square(), t, t.square(), t**3, torch.ones_like(t)], dim=-1)
 
 
 def fit_linear_baseline(
-    obs: torch.Tensor, returns: torch.Tensor, mask: torch.Tensor, reg: float = 1e-5
+    obs: torch.Tensor,
+    returns: torch.Tensor,
+    mask: torch.Tensor,
+    reg: float = 1e-5,
+    episode_steps: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Fit one linear baseline per task on its own trajectories and return its predictions.
 
@@ -37,7 +59,7 @@ def fit_linear_baseline(
     as rllab does; solved in float64. Returns values [T, N, H] (0 on masked steps).
     """
     n_tasks = obs.shape[0]
-    feats = baseline_features(obs.double()) * mask.double().unsqueeze(-1)
+    feats = baseline_features(obs.double(), episode_steps) * mask.double().unsqueeze(-1)
     x = feats.reshape(n_tasks, -1, feats.shape[-1])
     y = (returns.double() * mask.double()).reshape(n_tasks, -1, 1)
     xtx, xty = x.transpose(1, 2) @ x, x.transpose(1, 2) @ y
@@ -56,14 +78,24 @@ def fit_linear_baseline(
 
 
 def gae(
-    rewards: torch.Tensor, values: torch.Tensor, mask: torch.Tensor, gamma: float, lam: float
+    rewards: torch.Tensor,
+    values: torch.Tensor,
+    mask: torch.Tensor,
+    gamma: float,
+    lam: float,
+    ends: torch.Tensor | None = None,
 ) -> torch.Tensor:
-    """Generalized advantage estimates; no bootstrap past a trajectory's last step."""
+    """Generalized advantage estimates; no bootstrap past a trajectory's (or, with ``ends``,
+    an episode's) last step."""
     adv = torch.zeros_like(rewards)
     running = torch.zeros_like(rewards[..., 0])
     horizon = rewards.shape[-1]
     for t in range(horizon - 1, -1, -1):
         next_value = values[..., t + 1] * mask[..., t + 1] if t + 1 < horizon else 0.0
+        if ends is not None:
+            going_on = _continues(ends, t, running)
+            next_value = next_value * going_on
+            running = running * going_on
         delta = rewards[..., t] + gamma * next_value - values[..., t]
         running = (delta + gamma * lam * running) * mask[..., t]
         adv[..., t] = running

@@ -28,18 +28,27 @@ log-probs [T, N]); T policies, N observations each. The noise makes the policy's
 
 @dataclass
 class Trajectories:
-    """A batch of T x N trajectories of length H. ``mask`` is 1 for steps taken before (and
-    including) termination, 0 after; rewards after termination are 0."""
+    """A batch of T x N rows of H steps each.
+
+    Masked (the default): a row is one trajectory; ``mask`` is 1 for steps taken before (and
+    including) termination, 0 after; rewards after termination are 0. Restarted
+    (``restart_states``): a terminated episode is followed at once by a new one from a fresh
+    start state, so every row holds H real samples (``mask`` all 1); ``ends`` marks each
+    episode's last step and ``episode_steps`` counts steps within the episode.
+    """
 
     obs: torch.Tensor  # [T, N, H, obs_dim]
     actions: torch.Tensor  # [T, N, H, act_dim]
     rewards: torch.Tensor  # [T, N, H]
     log_probs: torch.Tensor  # [T, N, H]
     mask: torch.Tensor  # [T, N, H]
+    ends: torch.Tensor | None = None  # [T, N, H] bool; restarted rows only
+    episode_steps: torch.Tensor | None = None  # [T, N, H] long; restarted rows only
 
     @property
     def returns(self) -> torch.Tensor:
-        """Undiscounted return of each trajectory, [T, N]."""
+        """Undiscounted return of each row, [T, N] (restarted: of its H steps, which may
+        span several episodes)."""
         return self.rewards.sum(-1)
 
 
@@ -53,8 +62,13 @@ def imagine(
     model_assignment: Literal["task", "random_step"] = "task",
     generator: torch.Generator | None = None,
     num_shards: int | None = None,
+    restart_states: torch.Tensor | None = None,
 ) -> Trajectories:
     """Roll T policies out in the ensemble, N trajectories each, for ``horizon`` steps.
+
+    ``restart_states`` [P, obs_dim]: a trajectory that terminates goes on from one of these
+    states, drawn uniformly (the official code's sampler resets terminated imagined paths until
+    its batch is full); without it, steps after termination are masked.
 
     ``model_assignment="task"``: the T tasks are split into K contiguous groups, group k uses
     model k throughout (T must be a multiple of K; MB-MPO's meta-tasks). ``"random_step"``:
@@ -89,6 +103,14 @@ def imagine(
         if ensemble.perturbation_noise
         else None
     )
+    restart = restart_states is not None
+    restart_ids = (
+        torch.randint(len(restart_states), (horizon, n_tasks, n_traj), generator=generator).to(
+            device
+        )
+        if restart
+        else None
+    )
 
     out = Trajectories(
         obs=torch.empty(n_tasks, n_traj, horizon, obs_dim, device=device, dtype=dtype),
@@ -97,6 +119,9 @@ def imagine(
         log_probs=torch.empty(n_tasks, n_traj, horizon, device=device, dtype=dtype),
         mask=torch.empty(n_tasks, n_traj, horizon, device=device, dtype=dtype),
     )
+    if restart:
+        out.ends = torch.empty(n_tasks, n_traj, horizon, device=device, dtype=torch.bool)
+        out.episode_steps = torch.empty(n_tasks, n_traj, horizon, device=device, dtype=torch.long)
 
     def roll_shard(shard: slice, single_threaded: bool) -> None:
         """Trajectories ``shard`` of every task, all steps; writes into ``out``."""
@@ -107,6 +132,7 @@ def imagine(
             alive = torch.ones(obs.shape[:2], dtype=torch.bool, device=device)
             ones = torch.ones(obs.shape[:2], device=device, dtype=dtype)
             everyone_alive = True
+            episode_step = torch.zeros(obs.shape[:2], dtype=torch.long, device=device)
             steps: list[tuple[torch.Tensor, ...]] = []
             for t in range(horizon):
                 act, logp = policy_step(obs, act_noise[t, :, shard])
@@ -126,6 +152,16 @@ def imagine(
                     ).view_as(obs)
                 reward = reward_fn(obs, act, next_obs)
                 done = termination_fn(obs, act, next_obs)
+                if restart:
+                    assert restart_states is not None and restart_ids is not None
+                    steps.append((obs, act, reward, logp, ones, done, episode_step))
+                    if bool(done.any()):
+                        fresh = restart_states[restart_ids[t, :, shard]].to(dtype)
+                        obs = torch.where(done.unsqueeze(-1), fresh, next_obs)
+                        episode_step = torch.where(done, 0, episode_step + 1)
+                    else:
+                        obs, episode_step = next_obs, episode_step + 1
+                    continue
                 if everyone_alive:
                     mask = ones  # no masking work while nothing has terminated
                 else:
@@ -139,11 +175,10 @@ def imagine(
                 alive &= ~done
                 obs = torch.where(alive.unsqueeze(-1), next_obs, obs)
             # One copy per field at the end instead of five strided writes per step.
-            for field, values in zip(
-                (out.obs, out.actions, out.rewards, out.log_probs, out.mask),
-                zip(*steps, strict=True),
-                strict=True,
-            ):
+            fields = [out.obs, out.actions, out.rewards, out.log_probs, out.mask]
+            if restart:
+                fields += [out.ends, out.episode_steps]
+            for field, values in zip(fields, zip(*steps, strict=True), strict=True):
                 field[:, shard] = torch.stack(values, 2)
 
     bounds = torch.linspace(0, n_traj, min(num_shards, n_traj) + 1).round().long().tolist()

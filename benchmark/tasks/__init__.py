@@ -439,6 +439,11 @@ class Task:
             env.close()
 
     @property
+    def can_terminate(self) -> bool:
+        """False for tasks whose episodes only end at the time limit."""
+        return self.termination_fn is not _never_terminates
+
+    @property
     def model_input_dims(self) -> list[int]:
         """Observation dimensions a policy or dynamics model should see (positions removed)."""
         return [d for d in range(self.obs_dim) if d not in self.position_dims]
