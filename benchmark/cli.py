@@ -156,8 +156,10 @@ def cmd_figure(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from benchmark.analysis.plots import learning_curves
+    from benchmark.analysis.tables import published_points
 
     table = _load_results(args.results)
+    published = published_points(table, args.experiment) if args.published else None
     try:
         paths = learning_curves(
             table,
@@ -167,6 +169,7 @@ def cmd_figure(args: argparse.Namespace) -> int:
             args.per_seed,
             args.note or "",
             metric=args.metric,
+            published=published,
         )
     except ValueError as error:
         raise ConfigError(str(error)) from None
@@ -400,6 +403,11 @@ def build_parser() -> argparse.ArgumentParser:
         choices=["return_mean", "paper_return"],
         help="return_mean (default): the deterministic evaluation; paper_return: what the "
         "paper plotted (stochastic pre-update policy / training rollouts)",
+    )
+    p_fig.add_argument(
+        "--published",
+        action="store_true",
+        help="mark the published numbers of the same task, algorithm and horizon",
     )
     p_fig.set_defaults(func=cmd_figure)
 

@@ -137,6 +137,7 @@ CHECKS = [
         {
             "initial_random_steps": 3000,
             "num_tasks": 5,
+            "real_rollouts_per_task": 1,  # 500 real steps per iteration: 3 iterations
             "meta_steps": 1,
             "model_max_epochs": 6,
             "run.horizon": 100,

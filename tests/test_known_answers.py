@@ -230,3 +230,19 @@ def test_the_paper_metric_figure_draws_paper_return(results, tmp_path, monkeypat
         plots.learning_curves(results, "e", tmp_path / "fig", metric="paper_return")
     with pytest.raises(ValueError, match="unknown metric"):
         plots.learning_curves(table, "e", tmp_path / "fig", metric="return_max")
+
+
+def test_published_points_are_those_of_the_same_setting(results, tmp_path, monkeypatch):
+    points = tables.published_points(results, "e")
+    cheetah = points[(points["task"] == "halfcheetah") & (points["algo"] == "mbmpo")]
+    # horizon 200: the official code rerun (550) and RLlib (520) at 100k steps
+    assert sorted(cheetah["return_mean"]) == [520.0, 550.0]
+    assert set(cheetah["timesteps"]) == {100_000}
+    hopper = points[points["task"] == "hopper"]
+    assert set(hopper["timesteps"]) == {200_000, 1_000_000}  # horizon 1000: MBBL, not the 100k
+    drawn = {}
+    monkeypatch.setattr(plots, "save", lambda fig, stem: drawn.setdefault("fig", fig) and [stem])
+    plots.learning_curves(results, "e", tmp_path / "fig", log_x=False, published=points)
+    ax = next(a for a in drawn["fig"].axes if a.get_title().startswith("halfcheetah"))
+    stars = [line for line in ax.get_lines() if line.get_marker() == "*"]
+    assert sorted(float(line.get_ydata()[0]) for line in stars) == [520.0, 550.0]

@@ -48,10 +48,12 @@ def learning_curves(
     note: str = "",
     log_x: bool = True,
     metric: str = "return_mean",
+    published: pd.DataFrame | None = None,
 ) -> list[Path]:
     """One panel per task: ``metric`` (a key of :data:`METRICS`) against real env steps, one
     line per algorithm with the mean over seeds and a 95% bootstrap band (or, ``per_seed``,
-    one line per seed)."""
+    one line per seed). ``published`` (``tables.published_points``) adds the published
+    numbers of the same setting as labelled markers."""
     if metric not in METRICS:
         raise ValueError(f"unknown metric {metric!r}; choose from: {', '.join(METRICS)}")
     done = table[(table["experiment"] == experiment) & (table["status"] == "done")]
@@ -91,6 +93,17 @@ def learning_curves(
                 marker="o",
                 markersize=3,
             )
+        if published is not None:
+            for _, ref in published[published["task"] == task].iterrows():
+                ax.plot(ref["timesteps"], ref["return_mean"], "k*", markersize=9)
+                ax.annotate(
+                    f"{ref['algo']} published: {ref['return_mean']:.0f}\n({ref['source']})",
+                    (ref["timesteps"], ref["return_mean"]),
+                    textcoords="offset points",
+                    xytext=(-4, 6),
+                    ha="right",
+                    fontsize=6,
+                )
         if log_x and sub["env_steps"].min() > 0:
             ax.set_xscale("log")
         seeds = sub.groupby("algo")["seed"].nunique()

@@ -83,6 +83,40 @@ def run_summaries(table: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def published_points(table: pd.DataFrame, experiment: str) -> pd.DataFrame:
+    """The published numbers that belong in an experiment's learning-curve panels: per task and
+    run label, those of the same env, algorithm and horizon (columns task, algo, timesteps,
+    return_mean, source)."""
+    runs = run_summaries(table)
+    runs = runs[runs["experiment"] == experiment] if not runs.empty else runs
+    published = published_returns()
+    rows = []
+    for (task, algo), group in runs.groupby(["task", "algo"], sort=True):
+        name = published_name(group["algorithm"].iloc[0])
+        # the algorithm itself and its reimplementations, e.g. "MB-MPO(rllib)"
+        same_algorithm = (published["algorithm"] == name) | published["algorithm"].str.startswith(
+            f"{name}("
+        )
+        match = published[
+            same_algorithm
+            & (published["env"] == PUBLISHED_ENV.get(task, ""))
+            & (published["horizon"] == group["horizon"].iloc[0])
+        ]
+        if not name:
+            continue
+        for _, ref in match.iterrows():
+            rows.append(
+                {
+                    "task": task,
+                    "algo": algo,
+                    "timesteps": int(ref["timesteps"]),
+                    "return_mean": float(ref["return_mean"]),
+                    "source": ref["source"],
+                }
+            )
+    return pd.DataFrame(rows, columns=["task", "algo", "timesteps", "return_mean", "source"])
+
+
 def final_returns(table: pd.DataFrame, horizons: dict[str, int] | None = None) -> pd.DataFrame:
     """Final return mean +- std over seeds per (experiment, task, algo), with the published
     number of the same setting (env, algorithm, steps and horizon) where there is one."""
