@@ -170,6 +170,7 @@ def cmd_figure(args: argparse.Namespace) -> int:
             args.note or "",
             metric=args.metric,
             published=published,
+            include_unfinished=args.include_unfinished,
         )
     except ValueError as error:
         raise ConfigError(str(error)) from None
@@ -408,6 +409,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--published",
         action="store_true",
         help="mark the published numbers of the same task, algorithm and horizon",
+    )
+    p_fig.add_argument(
+        "--include-unfinished",
+        action="store_true",
+        help="also draw runs still in progress (e.g. a long reference run)",
     )
     p_fig.set_defaults(func=cmd_figure)
 

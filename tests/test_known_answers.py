@@ -244,5 +244,5 @@ def test_published_points_are_those_of_the_same_setting(results, tmp_path, monke
     monkeypatch.setattr(plots, "save", lambda fig, stem: drawn.setdefault("fig", fig) and [stem])
     plots.learning_curves(results, "e", tmp_path / "fig", log_x=False, published=points)
     ax = next(a for a in drawn["fig"].axes if a.get_title().startswith("halfcheetah"))
-    stars = [line for line in ax.get_lines() if line.get_marker() == "*"]
+    stars = [line for line in ax.get_lines() if line.get_marker() in plots.PUBLISHED_MARKERS]
     assert sorted(float(line.get_ydata()[0]) for line in stars) == [520.0, 550.0]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import textwrap
 from pathlib import Path
 
 import matplotlib
@@ -21,6 +22,9 @@ METRICS = {
 """Progress columns a learning-curve figure can plot, and their axis labels. ``paper_return``
 is what the paper's Fig. 1 plotted per algorithm (MB-MPO: its stochastic pre-update policy;
 ME-TRPO, MB-MPC: their training rollouts; model-free: the stochastic policy)."""
+
+PUBLISHED_MARKERS = ["*", "P", "X", "D", "s", "^"]
+"""Markers of published numbers in a panel, one per published row (legend entries)."""
 
 PAPER_METRIC_NOTE = (
     "The paper's metric: MB-MPO's stochastic pre-update policy, the other model-based methods' "
@@ -49,14 +53,17 @@ def learning_curves(
     log_x: bool = True,
     metric: str = "return_mean",
     published: pd.DataFrame | None = None,
+    include_unfinished: bool = False,
 ) -> list[Path]:
     """One panel per task: ``metric`` (a key of :data:`METRICS`) against real env steps, one
     line per algorithm with the mean over seeds and a 95% bootstrap band (or, ``per_seed``,
     one line per seed). ``published`` (``tables.published_points``) adds the published
-    numbers of the same setting as labelled markers."""
+    numbers of the same setting as labelled markers; ``include_unfinished`` also draws runs
+    still in progress (a long reference run), which the title then says."""
     if metric not in METRICS:
         raise ValueError(f"unknown metric {metric!r}; choose from: {', '.join(METRICS)}")
-    done = table[(table["experiment"] == experiment) & (table["status"] == "done")]
+    statuses = ["done", "running"] if include_unfinished else ["done"]
+    done = table[(table["experiment"] == experiment) & table["status"].isin(statuses)]
     if metric not in done.columns:
         raise ValueError(f"experiment {experiment!r}: no run logged {metric!r}")
     data = done.dropna(subset=["env_steps", metric])
@@ -65,7 +72,8 @@ def learning_curves(
     if metric == "paper_return":
         note = f"{note} {PAPER_METRIC_NOTE}".strip()
     tasks = sorted(data["task"].unique())
-    fig, axes = plt.subplots(1, len(tasks), figsize=(4.2 * len(tasks), 3.4), squeeze=False)
+    width = max(7.0, 4.2 * len(tasks))
+    fig, axes = plt.subplots(1, len(tasks), figsize=(width, 3.4), squeeze=False)
     for ax, task in zip(axes[0], tasks, strict=True):
         sub = data[data["task"] == task]
         if per_seed:
@@ -94,30 +102,37 @@ def learning_curves(
                 markersize=3,
             )
         if published is not None:
-            for _, ref in published[published["task"] == task].iterrows():
-                ax.plot(ref["timesteps"], ref["return_mean"], "k*", markersize=9)
-                ax.annotate(
-                    f"{ref['algo']} published: {ref['return_mean']:.0f}\n({ref['source']})",
-                    (ref["timesteps"], ref["return_mean"]),
-                    textcoords="offset points",
-                    xytext=(-4, 6),
-                    ha="right",
-                    fontsize=6,
+            refs = published[published["task"] == task].reset_index(drop=True)
+            for i, ref in refs.iterrows():
+                ax.plot(
+                    ref["timesteps"],
+                    ref["return_mean"],
+                    PUBLISHED_MARKERS[i % len(PUBLISHED_MARKERS)],
+                    color="black",
+                    markersize=8,
+                    linestyle="none",
+                    label=f"{ref['algo']} published: {ref['return_mean']:.0f} ({ref['source']})",
                 )
         if log_x and sub["env_steps"].min() > 0:
             ax.set_xscale("log")
         seeds = sub.groupby("algo")["seed"].nunique()
         ax.set_title(
-            f"{task} ({', '.join(f'{a}: {n}' for a, n in seeds.items())} seeds)", fontsize=9
+            f"{task} ({', '.join(f'{a}: {n}' for a, n in seeds.items())} seed"
+            f"{'' if seeds.max() == 1 else 's'})",
+            fontsize=9,
         )
         ax.set_xlabel("real environment steps" + (" (log scale)" if log_x else ""))
         ax.set_ylabel(METRICS[metric])
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7)
     band = "one line per seed" if per_seed else "mean over seeds, shaded: 95% bootstrap CI"
-    fig.suptitle(f"{title or experiment} — {band}", fontsize=10)
+    if include_unfinished and (data["status"] != "done").any():
+        band += " (includes runs still in progress)"
+    chars_per_line = int(width * 15)  # keep title and note within the figure's width
+    fig.suptitle(textwrap.fill(f"{title or experiment} — {band}", chars_per_line), fontsize=10)
     if note:
-        fig.text(0.5, -0.04, note, ha="center", fontsize=8, style="italic")
+        wrapped = textwrap.fill(note, int(chars_per_line * 1.2))
+        fig.text(0.5, -0.02, wrapped, ha="center", va="top", fontsize=8, style="italic")
     fig.tight_layout()
     return save(fig, stem)
 

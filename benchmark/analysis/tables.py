@@ -87,12 +87,12 @@ def published_points(table: pd.DataFrame, experiment: str) -> pd.DataFrame:
     """The published numbers that belong in an experiment's learning-curve panels: per task and
     run label, those of the same env, algorithm and horizon (columns task, algo, timesteps,
     return_mean, source)."""
-    runs = run_summaries(table)
-    runs = runs[runs["experiment"] == experiment] if not runs.empty else runs
+    runs = table[(table["experiment"] == experiment) & table["env_steps"].notna()]
     published = published_returns()
     rows = []
     for (task, algo), group in runs.groupby(["task", "algo"], sort=True):
         name = published_name(group["algorithm"].iloc[0])
+        horizon = _horizon(group["horizon"].iloc[0])
         # the algorithm itself and its reimplementations, e.g. "MB-MPO(rllib)"
         same_algorithm = (published["algorithm"] == name) | published["algorithm"].str.startswith(
             f"{name}("
@@ -100,7 +100,7 @@ def published_points(table: pd.DataFrame, experiment: str) -> pd.DataFrame:
         match = published[
             same_algorithm
             & (published["env"] == PUBLISHED_ENV.get(task, ""))
-            & (published["horizon"] == group["horizon"].iloc[0])
+            & (published["horizon"] == horizon)
         ]
         if not name:
             continue
