@@ -1,4 +1,5 @@
 # Job lists derived from the config: one training job per (experiment, task, label, seed).
+import functools
 import json
 import shlex
 import sys
@@ -99,28 +100,28 @@ TABLES = [f"{RESULTS}/tables/final_returns.md", f"{RESULTS}/tables/samples_neede
 RUNTIME_MARGIN = 2.0  # machines differ, clusters are busy
 
 
-def job_projection(wildcards):
-    """(projected seconds, peak transitions held, task) of one training job."""
-    from benchmark.cost import Rates, project
+@functools.lru_cache(maxsize=None)
+def job_projection(exp, task, label):
+    """(projected seconds, megabytes at the largest data held) of one training job; computed
+    once per job (Snakemake asks for runtime and memory separately, on every retry)."""
+    from benchmark.cost import Rates, memory_mb, project
+    from benchmark.tasks import make_task
 
-    algo, steps, preset, settings = job_settings(wildcards.exp, wildcards.algo)
-    secs, peak = project(algo, preset, steps, settings, wildcards.task, Rates.load())
-    return secs, peak, wildcards.task
+    algo, steps, preset, settings = job_settings(exp, label)
+    secs, peak = project(algo, preset, steps, settings, task, Rates.load())
+    spec = make_task(task)
+    return secs, memory_mb(peak, spec.obs_dim, spec.act_dim)
 
 
 def train_runtime_min(wildcards, attempt):
     """Minutes to ask for: the projection x margin, at least 10; a retry (after a time-out,
     say) asks for ``attempt`` times as much."""
-    secs, _, _ = job_projection(wildcards)
+    secs, _ = job_projection(wildcards.exp, wildcards.task, wildcards.algo)
     return attempt * max(10, round(secs * RUNTIME_MARGIN / 60))
 
 
 def train_mem_mb(wildcards, attempt):
     """Megabytes to ask for: the interpreter, torch and MuJoCo, and the transitions the job
     will hold at its largest (buffer or replay buffer), twice while a checkpoint is written."""
-    from benchmark.cost import memory_mb
-    from benchmark.tasks import make_task
-
-    _, peak, task = job_projection(wildcards)
-    spec = make_task(task)
-    return memory_mb(peak, spec.obs_dim, spec.act_dim) * attempt
+    _, megabytes = job_projection(wildcards.exp, wildcards.task, wildcards.algo)
+    return megabytes * attempt
