@@ -11,6 +11,7 @@ executed. Every iteration collects ``steps_per_iteration`` real steps with the c
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 import torch
@@ -18,7 +19,7 @@ import torch
 from algorithms import register
 from algorithms.common.ensemble import FrozenEnsemble
 from algorithms.common.model_based import ModelBasedAlgorithm, ModelBasedConfig
-from algorithms.common.planning import grouped_predictor, random_shooting
+from algorithms.common.planning import grouped_predictor, random_member_predictor, random_shooting
 from benchmark.config import param
 from benchmark.errors import ConfigError
 
@@ -41,9 +42,12 @@ class MBMPCConfig(ModelBasedConfig):
     """Length of each action sequence."""
     discount: float = param(0.99, gt=0, le=1)
     """Discount of rewards along a planned sequence."""
+    planning_model_assignment: Literal["random_step", "group"] = "random_step"
+    """'random_step': every candidate draws a random model at every planning step (the official
+    code); 'group': each model plans a fixed share of the candidates."""
 
     def check(self) -> None:
-        if self.num_candidates % self.num_models:
+        if self.planning_model_assignment == "group" and self.num_candidates % self.num_models:
             raise ConfigError(
                 f"num_candidates ({self.num_candidates}) must be a multiple of num_models "
                 f"({self.num_models}): each model rolls out the same number of sequences"
@@ -61,6 +65,7 @@ class MBMPC(ModelBasedAlgorithm):
             "num_candidates": 500,
             "model_max_epochs": 15,
             "initial_random_steps": 4000,
+            "planning_model_assignment": "group",
         },
     }
     published_name = "RS"  # random shooting, as the published tables name it
@@ -79,8 +84,13 @@ class MBMPC(ModelBasedAlgorithm):
     ) -> np.ndarray:
         """The controller's action for one real observation."""
         cfg = self.config
+        predictor = (
+            random_member_predictor(frozen, generator)
+            if cfg.planning_model_assignment == "random_step"
+            else grouped_predictor(frozen)
+        )
         action = random_shooting(
-            grouped_predictor(frozen),
+            predictor,
             torch.as_tensor(obs, dtype=torch.float32, device=self.device),
             self.task.reward_fn,
             self.task.termination_fn,

@@ -406,3 +406,16 @@ def test_rollouts_reject_bad_shard_counts_and_assignments():
     with pytest.raises(ValueError, match="model_assignment"):
         roll(model_assignment="per_trajectory")
     assert roll(num_shards=8).obs.shape == (2, 3, 2, 2)  # more shards than trajectories
+
+
+def test_mpc_random_member_predictor_draws_a_model_per_row_and_call():
+    """The official MB-MPC's ``predict(pred_type='rand')``: each candidate's next state comes
+    from a model drawn anew at every planning step."""
+    from algorithms.common.planning import random_member_predictor
+
+    frozen = constant_delta_ensemble(2, 1, torch.tensor([[1.0, 1.0], [2.0, 2.0]]))
+    predict = random_member_predictor(frozen, torch.Generator().manual_seed(0))
+    state, act = torch.zeros(1000, 2), torch.zeros(1000, 1)
+    first, second = predict(state, act)[:, 0], predict(state, act)[:, 0]
+    assert set(first.tolist()) == {1.0, 2.0} and 0.4 < float((first == 2).float().mean()) < 0.6
+    assert 0.3 < float((first != second).float().mean()) < 0.7  # a new draw per call

@@ -3,7 +3,8 @@
 A planner sees the dynamics only as a :data:`Predictor`, a batched function
 ``(state [N, d], act [N, a]) -> next_state [N, d]``, and the task's reward and termination
 functions (:data:`benchmark.tasks.RewardFn`, :data:`benchmark.tasks.TerminationFn`): MB-MPC
-plans with the ensemble (:func:`grouped_predictor`), GrBAL and ReBAL with their adapted model.
+plans with the ensemble (:func:`random_member_predictor` or :func:`grouped_predictor`), GrBAL
+and ReBAL with their adapted model.
 """
 
 from __future__ import annotations
@@ -30,6 +31,18 @@ def grouped_predictor(ensemble: FrozenEnsemble) -> Predictor:
             state.view(k, -1, state.shape[-1]), act.reshape(k, -1, act.shape[-1])
         )
         return grouped.view_as(state)
+
+    return predict
+
+
+def random_member_predictor(ensemble: FrozenEnsemble, generator: torch.Generator) -> Predictor:
+    """``(state [N, d], act [N, a]) -> next_state`` with every row predicted by a model drawn
+    at random at every call, i.e. per candidate and planning step (the official MB-MPC's
+    ``predict(pred_type='rand')``)."""
+
+    def predict(state: torch.Tensor, act: torch.Tensor) -> torch.Tensor:
+        ids = torch.randint(ensemble.num_models, (state.shape[0],), generator=generator)
+        return ensemble.predict_assigned(state, act, ids.to(state.device))
 
     return predict
 
