@@ -25,8 +25,10 @@ import torch
 from stable_baselines3 import A2C, DDPG, PPO, SAC, TD3
 from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.callbacks import BaseCallback
+from stable_baselines3.common.monitor import Monitor
 from stable_baselines3.common.noise import NormalActionNoise
 from stable_baselines3.common.off_policy_algorithm import OffPolicyAlgorithm
+from stable_baselines3.common.vec_env import DummyVecEnv, VecEnv, VecEnvWrapper, VecNormalize
 from torch import nn
 
 from algorithms import register, register_unavailable
@@ -62,11 +64,20 @@ PAPER_NET = {"net_arch": [32, 32], "activation_fn": nn.Tanh}
 HYPERPARAMS: dict[str, dict[str, dict[str, Any]]] = {
     # TRPO/PPO: the paper's batch of 50k steps per update; DDPG: its batch of 64.
     "ppo": {
+        # experiments/run_scripts/mf_comparison/ppo_train.py (OpenAI baselines' ppo2): 250 envs
+        # x 200 steps = 50k per update (one env for 50k steps here: the same samples), 25
+        # minibatches, 10 epochs, clip 0.2 for the policy and the value, lr 3e-4, lambda 0.95,
+        # separate 32x32 tanh policy and value nets, observations and rewards normalized.
         "paper": {
             "n_steps": 50_000,
-            "batch_size": 2_500,
+            "batch_size": 2_000,
             "n_epochs": 10,
+            "learning_rate": 3e-4,
+            "clip_range": 0.2,
+            "clip_range_vf": 0.2,
+            "gae_lambda": 0.95,
             "policy_kwargs": PAPER_NET,
+            "normalize": {"norm_obs": True, "norm_reward": True, "gamma": 0.99},
         },
         "zoo": {"n_steps": 2048, "batch_size": 64, "n_epochs": 10, "gae_lambda": 0.95},
     },
@@ -112,8 +123,9 @@ HYPERPARAMS: dict[str, dict[str, dict[str, Any]]] = {
         "zoo": {},
     },
 }
-"""SB3 keyword arguments per algorithm and set; ``noise_std`` becomes Gaussian action noise.
-SAC, TD3 and A2C are not in the paper: their 'paper' set only uses its 32x32 tanh nets."""
+"""SB3 keyword arguments per algorithm and set; ``noise_std`` becomes Gaussian action noise,
+``normalize`` wraps the training env in VecNormalize with these arguments. SAC, TD3 and A2C
+are not in the paper: their 'paper' set only uses its 32x32 tanh nets."""
 
 
 class DropPositions(gym.ObservationWrapper):
@@ -171,15 +183,26 @@ class SB3Algorithm(Algorithm):
             kwargs["action_noise"] = NormalActionNoise(
                 np.zeros(task.act_dim), noise_std * np.ones(task.act_dim)
             )
-        self.model = self.sb3_class("MlpPolicy", env, seed=seed, device=self.device, **kwargs)
+        normalize = kwargs.pop("normalize", None)
+        train_env: gym.Env | VecEnv = env
+        if normalize is not None:
+            train_env = VecNormalize(DummyVecEnv([lambda: Monitor(env)]), **normalize)
+        self.model = self.sb3_class("MlpPolicy", train_env, seed=seed, device=self.device, **kwargs)
+        self.normalizer: VecNormalize | None = self.model.get_vec_normalize_env()
         self.checkpoint_pending = False
 
+    def _policy_obs(self, obs: np.ndarray) -> np.ndarray:
+        """What the policy sees of an env observation: positions dropped, then normalized with
+        the running statistics (without updating them) where the training env normalizes."""
+        kept = obs[self.keep]
+        return kept if self.normalizer is None else self.normalizer.normalize_obs(kept)
+
     def act(self, obs: np.ndarray) -> np.ndarray:
-        action, _ = self.model.predict(obs[self.keep], deterministic=True)
+        action, _ = self.model.predict(self._policy_obs(obs), deterministic=True)
         return action
 
     def act_stochastic(self, obs: np.ndarray) -> np.ndarray:
-        action, _ = self.model.predict(obs[self.keep], deterministic=False)
+        action, _ = self.model.predict(self._policy_obs(obs), deterministic=False)
         return action
 
     def evaluate_and_log(self) -> None:
@@ -238,13 +261,18 @@ class SB3Algorithm(Algorithm):
             "n_updates": int(model._n_updates),
             "episode_num": int(model._episode_num),
             "last_obs": torch.from_numpy(np.array(model._last_obs, copy=True)),
-            "env": env_state(model.get_env().envs[0]),
+            "env": env_state(self._base_env()),
             "numpy_rng": global_numpy_rng_state(),
             "python_rng": python_rng_state(),
             "action_space_rng": rng_state(model.action_space.np_random),
         }
         if getattr(model, "_last_episode_starts", None) is not None:
             state["last_episode_starts"] = torch.from_numpy(model._last_episode_starts.copy())
+        if self.normalizer is not None:
+            state["normalizer"] = {
+                name: torch.from_numpy(np.array(value, dtype=np.float64))
+                for name, value in self._normalizer_arrays().items()
+            }
         buffer = getattr(model, "replay_buffer", None)
         if buffer is not None:
             filled = buffer.buffer_size if buffer.full else buffer.pos
@@ -271,7 +299,13 @@ class SB3Algorithm(Algorithm):
         model._episode_num = int(state["episode_num"])
         vec_env = model.get_env()
         vec_env.reset()  # spends the construction seed, as the first run's first reset did
-        set_env_state(vec_env.envs[0], state["env"])
+        set_env_state(self._base_env(), state["env"])
+        if "normalizer" in state:
+            arrays = self._normalizer_arrays()
+            for name, value in state["normalizer"].items():
+                arrays[name][...] = value.numpy()
+            self.normalizer.obs_rms.count = float(state["normalizer"]["obs_count"])
+            self.normalizer.ret_rms.count = float(state["normalizer"]["ret_count"])
         model._last_obs = state["last_obs"].numpy().copy()
         model._last_original_obs = model._last_obs
         if "last_episode_starts" in state:
@@ -286,6 +320,27 @@ class SB3Algorithm(Algorithm):
                     array = saved[name].numpy()
                     getattr(buffer, name)[: len(array)] = array
             buffer.pos, buffer.full = int(saved["pos"]), bool(saved["full"])
+
+    def _base_env(self) -> gym.Env:
+        """The training env under SB3's vectorization (and normalization) wrappers."""
+        vec_env = self.model.get_env()
+        while isinstance(vec_env, VecEnvWrapper):
+            vec_env = vec_env.venv
+        return vec_env.envs[0]
+
+    def _normalizer_arrays(self) -> dict[str, np.ndarray]:
+        """VecNormalize's running statistics and per-env discounted returns (its state)."""
+        assert self.normalizer is not None
+        norm = self.normalizer
+        return {
+            "obs_mean": norm.obs_rms.mean,
+            "obs_var": norm.obs_rms.var,
+            "obs_count": np.array(norm.obs_rms.count),
+            "ret_mean": norm.ret_rms.mean,
+            "ret_var": norm.ret_rms.var,
+            "ret_count": np.array(norm.ret_rms.count),
+            "returns": norm.returns,
+        }
 
 
 def _attribute(obj: Any, dotted: str) -> Any:

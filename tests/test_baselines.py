@@ -111,3 +111,47 @@ def test_every_algorithm_runs_on_every_task(tmp_path, algo, task):
     table = rows(tmp_path / "run")
     assert int(table[-1]["env_steps"]) == 200
     assert np.isfinite(float(table[-1]["return_mean"]))
+
+
+def test_ppo_paper_normalizes_and_resumes_its_normalizer_exactly(monkeypatch):
+    """The paper preset's PPO trains on VecNormalize (the official ppo2 setting): the running
+    statistics move, the policy acts on normalized observations, and a run resumed from the
+    checkpoint taken at a rollout start ends with the same weights and statistics as the
+    uninterrupted run (what benchmark.run does on resume: torch's generator restored too)."""
+    import io
+
+    import torch
+
+    from algorithms import sb3
+    from benchmark.logger import NullLogger
+
+    small = {**sb3.HYPERPARAMS["ppo"]["paper"], "n_steps": 64, "batch_size": 32, "n_epochs": 2}
+    monkeypatch.setitem(sb3.HYPERPARAMS["ppo"], "paper", small)
+
+    class KeepingLogger(NullLogger):
+        def checkpoint(self, env_steps, state):
+            if env_steps == 128:  # the start of the third rollout
+                self.saved = io.BytesIO()
+                torch.save({"state": state, "torch_rng": torch.get_rng_state()}, self.saved)
+
+    def build(logger):
+        torch.manual_seed(0)  # as benchmark.run seeds every run
+        resolved = resolve_run("ppo", "point2d", 0, 256, preset="paper")
+        return get_algorithm("ppo")(resolved.task, resolved.algorithm_config, 0, logger)
+
+    keeping = KeepingLogger(eval_every=64)
+    whole = build(keeping)
+    whole.train(256)
+    assert whole.normalizer is not None and whole.normalizer.obs_rms.count > 256
+    keeping.saved.seek(0)
+    checkpoint = torch.load(keeping.saved, weights_only=False)
+    resumed = build(NullLogger(eval_every=64))
+    resumed.load_state_dict(checkpoint["state"])
+    torch.set_rng_state(checkpoint["torch_rng"])
+    resumed.train(256)
+    for name, value in whole.model.policy.state_dict().items():
+        torch.testing.assert_close(resumed.model.policy.state_dict()[name], value, rtol=0, atol=0)
+    for name, value in whole._normalizer_arrays().items():
+        np.testing.assert_array_equal(resumed._normalizer_arrays()[name], value, err_msg=name)
+    obs = np.array([1.0, -1.0])
+    assert not np.allclose(whole._policy_obs(obs), obs)  # the policy sees normalized obs
