@@ -82,10 +82,18 @@ HYPERPARAMS: dict[str, dict[str, dict[str, Any]]] = {
         "zoo": {"n_steps": 2048, "batch_size": 64, "n_epochs": 10, "gae_lambda": 0.95},
     },
     "trpo": {
+        # experiments/run_scripts/mf_comparison/trpo_train.py (rllab TRPO): 50k steps per
+        # iteration, KL 0.01, lambda 1, 10 CG iterations, damping 1e-5, backtracking 0.8 x 15.
+        # rllab's linear feature baseline has no SB3 counterpart: the critic is an MLP here.
         "paper": {
             "n_steps": 50_000,
             "batch_size": 5_000,
             "target_kl": 0.01,
+            "gae_lambda": 1.0,
+            "cg_max_steps": 10,
+            "cg_damping": 1e-5,
+            "line_search_shrinking_factor": 0.8,
+            "line_search_max_iter": 15,
             "policy_kwargs": PAPER_NET,
         },
         "zoo": {
