@@ -191,6 +191,30 @@ def cmd_plasticity(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_claims(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from benchmark.analysis import claims
+    from benchmark.rundir import atomic_write_text
+
+    table = _load_results(args.results)
+    grid = None
+    if args.plasticity:
+        from benchmark.analysis.plasticity import plasticity_grid
+        from benchmark.run import load_run_algorithm
+
+        grid = plasticity_grid(load_run_algorithm(Path(args.plasticity)), n=args.grid)
+    rows = claims.evaluate_claims(table, grid, args.plasticity_figure)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    figures = dict(item.split("=", 1) for item in args.figure or [])
+    atomic_write_text(out / "claims.csv", claims.to_frame(rows).to_csv(index=False))
+    atomic_write_text(out / "claims.md", claims.report(rows, figures, args.note or ""))
+    for claim, verdict in claims.summarize(rows).items():
+        print(f"{claim}: {verdict}")
+    return 0
+
+
 def cmd_tables(args: argparse.Namespace) -> int:
     from pathlib import Path
 
@@ -430,6 +454,20 @@ def build_parser() -> argparse.ArgumentParser:
     p_tab.add_argument("--fraction", type=float, default=0.9, help="of the best model-free return")
     p_tab.add_argument("--horizon", action="append", metavar="EXPERIMENT=H", help="for matching")
     p_tab.set_defaults(func=cmd_tables)
+
+    p_cla = sub.add_parser(
+        "claims", help="a verdict with a 95%% CI for each of the paper's claims (claims.md/csv)"
+    )
+    p_cla.add_argument("results", help="results/runs folder or an aggregated runs.csv")
+    p_cla.add_argument("--out", required=True, help="output folder")
+    p_cla.add_argument("--plasticity", help="an MB-MPO point2d run directory, for C5")
+    p_cla.add_argument("--plasticity-figure", default="fig2", help="the experiment C5 links to")
+    p_cla.add_argument("--grid", type=int, default=50, help="plasticity grid points per axis")
+    p_cla.add_argument(
+        "--figure", action="append", metavar="EXPERIMENT=PATH", help="a figure to link to"
+    )
+    p_cla.add_argument("--note", help="a line under the title")
+    p_cla.set_defaults(func=cmd_claims)
 
     p_rep = sub.add_parser("report", help="assemble results/report.md")
     p_rep.add_argument("runs_csv")

@@ -1,0 +1,189 @@
+"""The claim verdicts on synthetic runs with a known answer: supported, contradicted and
+inconclusive (with its reason) for each claim."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from benchmark.analysis import claims
+
+
+def table_of(runs: list[tuple[str, str, str, int, list[tuple[int, float]]]]) -> pd.DataFrame:
+    """An aggregated runs table: one row per evaluation point of each (experiment, task,
+    label, seed, curve)."""
+    rows = []
+    for experiment, task, label, seed, curve in runs:
+        run_dir = f"runs/{experiment}/{task}/{label}/seed{seed}"
+        for steps, value in curve:
+            rows.append(
+                {
+                    "experiment": experiment,
+                    "task": task,
+                    "algo": label,
+                    "algorithm": label.split("_")[0],
+                    "seed": seed,
+                    "status": "done",
+                    "run_dir": run_dir,
+                    "env_steps": steps,
+                    "return_mean": value,
+                }
+            )
+    return pd.DataFrame(rows)
+
+
+def finals(experiment, task, label, values, steps=10_000):
+    """Runs of ``label`` whose curves go from 0 to each of ``values`` at ``steps``."""
+    return [
+        (experiment, task, label, seed, [(steps // 2, 0.0), (steps, v)])
+        for seed, v in enumerate(values)
+    ]
+
+
+def verdicts(rows):
+    return {(r.task, r.statistic.split(": ")[-1]): r.verdict for r in rows}
+
+
+def test_c2_supported_contradicted_and_inconclusive():
+    table = table_of(
+        finals("fig1", "a", "mbmpo", [100, 110, 120])
+        + finals("fig1", "a", "metrpo", [10, 20, 30])
+        + finals("fig1", "a", "mbmpc", [0, 5, 10])
+        + finals("fig1", "b", "mbmpo", [0, 5, 10])
+        + finals("fig1", "b", "metrpo", [100, 110, 120])
+        + finals("fig1", "c", "mbmpo", [10, 50, 90])
+        + finals("fig1", "c", "mbmpc", [20, 60, 80])
+        + finals("fig1", "d", "mbmpo", [100, 110])
+        + finals("fig1", "d", "mbmpc", [0, 5])
+    )
+    rows = claims.c2_beats_model_based_baselines(table, "fig1")
+    found = verdicts(rows)
+    assert found[("a", "MB-MPO - ME-TRPO")] == "supported"
+    assert found[("a", "MB-MPO - MB-MPC")] == "supported"
+    assert found[("b", "MB-MPO - ME-TRPO")] == "contradicted"
+    assert found[("c", "MB-MPO - MB-MPC")] == "inconclusive"
+    assert found[("d", "MB-MPO - MB-MPC")] == "inconclusive"
+    by_task = {r.task: r for r in rows if r.statistic.endswith("MB-MPC")}
+    assert "contains 0" in by_task["c"].reason
+    assert "too few seeds (2 vs 2)" in by_task["d"].reason
+    supported = next(r for r in rows if r.task == "a" and r.statistic.endswith("ME-TRPO"))
+    assert supported.estimate == pytest.approx(90.0) and supported.ci_low > 0
+
+
+def test_c3_compares_the_drops_of_both_methods():
+    robust = (
+        finals("fig3", "t", "mbmpo_bias0", [100, 102, 98])
+        + finals("fig3", "t", "mbmpo_bias1.0", [95, 97, 93])
+        + finals("fig3", "t", "metrpo_bias0", [100, 101, 99])
+    )
+    table = table_of(robust + finals("fig3", "t", "metrpo_bias1.0", [20, 25, 15]))
+    (row,) = claims.c3_robust_to_model_bias(table, "fig3")
+    assert row.verdict == "supported" and row.estimate == pytest.approx(80.0 - 5.0)
+    table = table_of(robust + finals("fig3", "t", "metrpo_bias1.0", [100, 101, 99]))
+    (row,) = claims.c3_robust_to_model_bias(table, "fig3")
+    assert row.verdict == "contradicted"  # ME-TRPO lost nothing, MB-MPO lost 5
+
+
+def test_c4_instability_alone_supports_the_claim():
+    stable = [
+        ("fig4", "t", "mbmpo_alpha0.001", s, [(1, 10.0), (2, 20.0), (3, 30.0)]) for s in range(3)
+    ]
+    unstable = [
+        ("fig4", "t", "no_adaptation_alpha0", s, [(1, 10.0), (2, 40.0 - s), (3, 30.0)])
+        for s in range(3)
+    ]
+    rows = claims.c4_adaptation_matters(table_of(stable + unstable), "fig4")
+    final, drops = rows
+    assert final.verdict == "inconclusive"  # equal final returns
+    assert drops.verdict == "supported" and "C4 on t: supported" in drops.reason
+
+
+def test_c5_spearman_over_the_grid():
+    rng = np.random.default_rng(0)
+    std = rng.uniform(0, 1, size=(20, 20))
+    supported = claims.c5_plasticity_follows_uncertainty(
+        std, std**2 + 0.01 * rng.random(std.shape), "fig2"
+    )
+    assert supported.verdict == "supported" and supported.estimate > 0.9
+    assert claims.c5_plasticity_follows_uncertainty(std, -std, "fig2").verdict == "contradicted"
+    noise = claims.c5_plasticity_follows_uncertainty(std[:3, :3], rng.random((3, 3)), "fig2")
+    assert noise.verdict == "inconclusive"
+
+
+def test_g1_adaptive_against_non_adaptive():
+    table = table_of(
+        finals("adaptation", "cripple", "grbal", [50, 55, 60])
+        + finals("adaptation", "cripple", "rebal", [0, 10, 20])
+        + finals("adaptation", "cripple", "mbmpc", [5, 10, 15])
+    )
+    found = verdicts(claims.g1_adaptive_beats_non_adaptive(table, "adaptation"))
+    assert found[("cripple", "GrBAL - MB-MPC")] == "supported"
+    assert found[("cripple", "ReBAL - MB-MPC")] == "inconclusive"
+
+
+def curve_reaching(level_step: int, end: int, value: float = 100.0):
+    """A curve at 0 until ``level_step``, then at ``value`` until ``end``."""
+    return [(level_step // 2, 0.0), (level_step, value), (end, value)]
+
+
+def test_c1_needs_the_official_model_free_budget():
+    ours = [("fig1", "t", "mbmpo", s, curve_reaching(100_000 + s, 400_000)) for s in range(3)]
+    short = [("fig1", "t", "trpo", s, curve_reaching(500_000, 2_000_000)) for s in range(3)]
+    (row,) = claims.c1_sample_efficiency(table_of(ours + short), "fig1")
+    assert row.verdict == "inconclusive" and row.reason.startswith("budget")
+    slow = [("fig1", "t", "trpo", s, curve_reaching(5_000_000 + s, 50_000_000)) for s in range(3)]
+    (row,) = claims.c1_sample_efficiency(table_of(ours + slow), "fig1")
+    assert row.verdict == "supported" and row.estimate == pytest.approx(50.0, rel=1e-3)
+    fast = [("fig1", "t", "trpo", s, curve_reaching(300_000 + s, 50_000_000)) for s in range(3)]
+    (row,) = claims.c1_sample_efficiency(table_of(ours + fast), "fig1")
+    assert row.verdict == "contradicted"  # 3x, not 10x
+    never = [("fig1", "t", "mbmpo", s, [(200_000, 0.0), (400_000, 10.0)]) for s in range(3)]
+    (row,) = claims.c1_sample_efficiency(table_of(never + slow), "fig1")
+    assert row.verdict == "inconclusive" and "never reached" in row.reason
+
+
+def test_missing_runs_are_inconclusive_and_the_summary_needs_no_contradiction():
+    rows = claims.evaluate_claims(table_of(finals("x", "t", "ppo", [1, 2])))
+    assert [r.claim for r in rows] == list(claims.CLAIMS)  # one row each: nothing to judge
+    assert all(r.verdict == "inconclusive" and r.reason.startswith("no runs") for r in rows)
+    rows = [
+        claims.Verdict("C2", "a", "", 1, 0, 2, "3 vs 3", "", verdict, "", "fig1")
+        for verdict in ("supported", "supported", "inconclusive")
+    ]
+    assert claims.summarize(rows) == {"C2": "supported"}
+    rows[2].verdict = "contradicted"
+    assert claims.summarize(rows) == {"C2": "inconclusive"}
+    frame = claims.to_frame(rows)
+    assert list(frame.columns)[:3] == ["claim", "task", "statistic"] and len(frame) == 3
+
+
+def test_claims_command_writes_the_verdict_table_first(tmp_path, capsys):
+    from benchmark.analysis.aggregate import aggregate  # noqa: F401 - the CLI's loader
+    from benchmark.cli import main
+
+    table = table_of(
+        finals("fig1", "a", "mbmpo", [100, 110, 120]) + finals("fig1", "a", "mbmpc", [0, 5, 10])
+    )
+    runs_csv = tmp_path / "runs.csv"
+    table.to_csv(runs_csv, index=False)
+    assert (
+        main(
+            [
+                "claims",
+                str(runs_csv),
+                "--out",
+                str(tmp_path / "out"),
+                "--figure",
+                "fig1=figures/fig1.png",
+            ]
+        )
+        == 0
+    )
+    assert "C2: supported" in capsys.readouterr().out
+    report = (tmp_path / "out" / "claims.md").read_text()
+    first_table = report.split("| claim | statement | verdict | evidence |")[1]
+    assert "| C2 |" in first_table.split("\n\n")[0] and "**supported**" in report
+    assert "[fig1](figures/fig1.png)" in report
+    frame = pd.read_csv(tmp_path / "out" / "claims.csv")
+    assert set(frame["claim"]) == set(claims.CLAIMS)
