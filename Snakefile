@@ -29,5 +29,6 @@ rule all:
     input:
         done_markers(),
         f"{RESULTS}/report.md",
+        f"{RESULTS}/claims.md",
         figure_files(),
         TABLES,

@@ -26,6 +26,8 @@ SMOKE_OUTPUTS = [
     "results/tables/final_returns.csv",
     "results/tables/samples_needed.md",
     "results/tables/samples_needed.csv",
+    "results/claims.md",
+    "results/claims.csv",
 ]
 
 
@@ -64,6 +66,19 @@ def test_smoke_workflow_produces_every_figure_and_table(smoke):
     assert set(table["algo"]) == {"random", "ppo", "mbmpo", "mbmpc"}
     report = (smoke / "results/report.md").read_text()
     assert "figures/smoke.png" in report and "| smoke | point2d | mbmpo | 2 |" in report
+    # Every claim has a row; C5 is judged on the plasticity run's grid, C2 against MB-MPC
+    # (2 seeds: too few), the others say which runs they need.
+    verdicts = pd.read_csv(smoke / "results/claims.csv")
+    assert set(verdicts["claim"]) == {"C1", "C2", "C3", "C4", "C5", "G1"}
+    c5 = verdicts[verdicts["claim"] == "C5"].iloc[0]
+    assert c5["n"] == "2500 grid points" and c5["verdict"] in (
+        "supported",
+        "contradicted",
+        "inconclusive",
+    )
+    c2 = verdicts[verdicts["claim"] == "C2"].iloc[0]
+    assert c2["verdict"] == "inconclusive" and "too few seeds" in c2["reason"]
+    assert "[smoke](figures/smoke.png)" in (smoke / "results/claims.md").read_text()
 
 
 def test_rerun_after_a_lost_job_redoes_only_what_is_missing(smoke):

@@ -87,6 +87,40 @@ rule tables:
         "{params.mbbench} tables {input} --out {params.out} {params.horizons} > {log} 2>&1"
 
 
+def claims_plasticity_run():
+    """The run C5 reads its plasticity grid from: the first experiment's that draws Fig. 2."""
+    for exp in plasticity_experiments():
+        return exp, run_dir(exp, **experiment(exp)["plasticity"])
+    return None, None
+
+
+rule claims:
+    input:
+        runs=f"{RESULTS}/summary/runs.csv",
+        plasticity=[f"{d}/run.done" for d in [claims_plasticity_run()[1]] if d],
+    output:
+        md=f"{RESULTS}/claims.md",
+        csv=f"{RESULTS}/claims.csv",
+    params:
+        mbbench=MBBENCH,
+        flags=" ".join(
+            [f"--note {shlex.quote(config.get('note', ''))}"]
+            + (
+                [f"--plasticity {claims_plasticity_run()[1]}"]
+                + [f"--plasticity-figure {claims_plasticity_run()[0]}_plasticity"]
+                if claims_plasticity_run()[1]
+                else []
+            )
+            + [f"--figure {e}=figures/{e}.png" for e in figure_experiments()]
+            + [f"--figure {e}_plasticity=figures/{e}_plasticity.png" for e in plasticity_experiments()]
+        ),
+        out=lambda wc, output: str(Path(output.md).parent),
+    log:
+        f"{RESULTS}/logs/claims.log",
+    shell:
+        "{params.mbbench} claims {input.runs} --out {params.out} {params.flags} > {log} 2>&1"
+
+
 rule report:
     input:
         runs=f"{RESULTS}/summary/runs.csv",
