@@ -396,6 +396,24 @@ def c1_sample_efficiency(table: pd.DataFrame, experiment: str) -> list[Verdict]:
     return rows
 
 
+CLAIM_EXPERIMENTS = {
+    "C1": "fig1",
+    "C2": "fig1",
+    "C3": "fig3",
+    "C4": "fig4",
+    "C5": "fig2",
+    "G1": "adaptation",
+}
+"""Where each claim's runs are: the experiment of that name and its variants (``fig1`` and
+``fig1_gymnasium``), as the profiles name them."""
+
+
+def claim_experiments(claim: str, experiments: list[str]) -> list[str]:
+    """The experiments of ``experiments`` that hold ``claim``'s runs."""
+    name = CLAIM_EXPERIMENTS[claim]
+    return [e for e in experiments if e == name or e.startswith(f"{name}_")]
+
+
 CLAIMS = {
     "C1": (
         "MB-MPO reaches the model-free asymptote with 10-100x fewer real steps (Fig. 1)",
@@ -436,15 +454,15 @@ def evaluate_claims(
     plasticity: dict[str, np.ndarray] | None = None,
     plasticity_figure: str = "fig2",
 ) -> list[Verdict]:
-    """Every claim on every experiment of ``table`` that has its runs; a claim without any is
-    one inconclusive row saying what is missing. ``plasticity``: the grid of
+    """Every claim on its experiments of ``table`` (:data:`CLAIM_EXPERIMENTS`); a claim without
+    runs there is one inconclusive row saying what is missing. ``plasticity``: the grid of
     :func:`benchmark.analysis.plasticity.plasticity_grid` for C5."""
     experiments = sorted(table["experiment"].dropna().unique()) if len(table) else []
     rows: list[Verdict] = []
     for claim, (_, check, needs) in CLAIMS.items():
         found: list[Verdict] = []
         if check is not None:
-            for experiment in experiments:
+            for experiment in claim_experiments(claim, experiments):
                 found += check(table, experiment)
         elif plasticity is not None:
             found = [
