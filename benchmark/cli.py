@@ -209,7 +209,8 @@ def cmd_claims(args: argparse.Namespace) -> int:
     out.mkdir(parents=True, exist_ok=True)
     figures = dict(item.split("=", 1) for item in args.figure or [])
     atomic_write_text(out / "claims.csv", claims.to_frame(rows).to_csv(index=False))
-    atomic_write_text(out / "claims.md", claims.report(rows, figures, args.note or ""))
+    published = claims.published_beside(table, rows)
+    atomic_write_text(out / "claims.md", claims.report(rows, figures, args.note or "", published))
     for claim, verdict in claims.summarize(rows).items():
         print(f"{claim}: {verdict}")
     return 0

@@ -189,3 +189,19 @@ def test_claims_command_writes_the_verdict_table_first(tmp_path, capsys):
     assert "[fig1](figures/fig1.png)" in report
     frame = pd.read_csv(tmp_path / "out" / "claims.csv")
     assert set(frame["claim"]) == set(claims.CLAIMS)
+
+
+def test_published_numbers_sit_beside_the_verdicts_with_their_setting():
+    table = table_of(
+        finals("fig1", "halfcheetah", "mbmpo", [100, 110, 120])
+        + finals("fig1", "halfcheetah", "metrpo", [10, 20, 30])
+    ).assign(horizon=200)
+    rows = claims.evaluate_claims(table)
+    published = claims.published_beside(table, rows)
+    mbmpo = published[(published["claim"] == "C2") & (published["algorithm"] == "MB-MPO")]
+    same = mbmpo[mbmpo["setting"] == "same"]
+    assert set(same["return"]) == {550.0} and set(same["steps"]) == {100_000}
+    other = mbmpo[mbmpo["setting"] != "same"]
+    assert len(other) and all("horizon 1000" in s for s in other["setting"])  # MBBL's tables
+    text = claims.report(rows, published=published)
+    assert "## Published numbers for these tasks" in text and "| 550.0 | 100,000 | same |" in text

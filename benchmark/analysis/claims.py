@@ -513,10 +513,57 @@ def _number(value: float) -> str:
     return "" if not np.isfinite(value) else f"{value:.3g}"
 
 
-def report(rows: list[Verdict], figures: dict[str, str] | None = None, note: str = "") -> str:
+def published_beside(table: pd.DataFrame, rows: list[Verdict]) -> pd.DataFrame:
+    """The published numbers for the tasks and algorithms of each claim's rows: same task
+    definition and horizon where they exist (``setting`` 'same'), else the task's numbers at
+    another horizon (``setting`` says which)."""
+    from benchmark.analysis.tables import PUBLISHED_ENV, published_name, published_returns
+
+    published = published_returns()
+    out = []
+    for claim in CLAIM_EXPERIMENTS:
+        figures = {r.figure for r in rows if r.claim == claim and r.figure}
+        runs = table[table["experiment"].isin(figures) & table["env_steps"].notna()]
+        for (task, algorithm), group in runs.groupby(["task", "algorithm"]):
+            name = published_name(algorithm)
+            env = PUBLISHED_ENV.get(task, "")
+            if not name or not env:
+                continue
+            horizon = group["horizon"].iloc[0] if "horizon" in group else None
+            same_algorithm = (published["algorithm"] == name) | published[
+                "algorithm"
+            ].str.startswith(f"{name}(")
+            for _, ref in published[same_algorithm & (published["env"] == env)].iterrows():
+                setting = (
+                    "same"
+                    if horizon is not None and float(ref["horizon"]) == float(horizon)
+                    else f"other: horizon {ref['horizon']} (runs: {horizon})"
+                )
+                out.append(
+                    {
+                        "claim": claim,
+                        "task": task,
+                        "algorithm": ref["algorithm"],
+                        "return": ref["return_mean"],
+                        "steps": int(ref["timesteps"]),
+                        "setting": setting,
+                        "source": ref["source"],
+                    }
+                )
+    columns = ["claim", "task", "algorithm", "return", "steps", "setting", "source"]
+    return pd.DataFrame(out, columns=columns).drop_duplicates()
+
+
+def report(
+    rows: list[Verdict],
+    figures: dict[str, str] | None = None,
+    note: str = "",
+    published: pd.DataFrame | None = None,
+) -> str:
     """results/claims.md: the verdict per claim first, then every row with its statistic,
-    estimate, 95% interval, decision rule and reason. ``figures``: experiment -> figure path
-    (relative to the report) each verdict links to."""
+    estimate, 95% interval, decision rule and reason, then the published numbers for the same
+    tasks (:func:`published_beside`). ``figures``: experiment -> figure path (relative to the
+    report) each verdict links to."""
     figures = figures or {}
     summary = summarize(rows)
     lines = ["# The paper's claims, checked", ""]
@@ -557,4 +604,21 @@ def report(rows: list[Verdict], figures: dict[str, str] | None = None, note: str
             f"| {r.claim} | {r.task} | {r.statistic} | {_number(r.estimate)} | "
             f"{interval} | {r.n} | {r.verdict} | {why} |"
         )
+    if published is not None and len(published):
+        lines += [
+            "",
+            "## Published numbers for these tasks",
+            "",
+            "`setting`: 'same' for the same task definition and horizon as the runs; otherwise "
+            "the number belongs to another setting (say, MBBL's horizon 1000) and is shown for "
+            "scale only.",
+            "",
+            "| claim | task | algorithm | published return | at steps | setting | source |",
+            "| --- | --- | --- | --- | --- | --- | --- |",
+        ]
+        for _, p in published.iterrows():
+            lines.append(
+                f"| {p['claim']} | {p['task']} | {p['algorithm']} | {p['return']:.1f} | "
+                f"{p['steps']:,} | {p['setting']} | {p['source']} |"
+            )
     return "\n".join(lines) + "\n"
