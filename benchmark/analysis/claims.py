@@ -517,7 +517,12 @@ def published_beside(table: pd.DataFrame, rows: list[Verdict]) -> pd.DataFrame:
     """The published numbers for the tasks and algorithms of each claim's rows: same task
     definition and horizon where they exist (``setting`` 'same'), else the task's numbers at
     another horizon (``setting`` says which)."""
-    from benchmark.analysis.tables import PUBLISHED_ENV, published_name, published_returns
+    from benchmark.analysis.tables import (
+        PUBLISHED_ENV,
+        published_name,
+        published_of,
+        published_returns,
+    )
 
     published = published_returns()
     out = []
@@ -530,10 +535,7 @@ def published_beside(table: pd.DataFrame, rows: list[Verdict]) -> pd.DataFrame:
             if not name or not env:
                 continue
             horizon = group["horizon"].iloc[0] if "horizon" in group else None
-            same_algorithm = (published["algorithm"] == name) | published[
-                "algorithm"
-            ].str.startswith(f"{name}(")
-            for _, ref in published[same_algorithm & (published["env"] == env)].iterrows():
+            for _, ref in published_of(published, name, task).iterrows():
                 setting = (
                     "same"
                     if horizon is not None and float(ref["horizon"]) == float(horizon)

@@ -83,6 +83,15 @@ def run_summaries(table: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def published_of(published: pd.DataFrame, name: str, task: str) -> pd.DataFrame:
+    """The rows of ``published`` for the suite task's env and the algorithm published as
+    ``name`` or a reimplementation of it (e.g. "MB-MPO(rllib)"), any horizon."""
+    same_algorithm = (published["algorithm"] == name) | published["algorithm"].str.startswith(
+        f"{name}("
+    )
+    return published[same_algorithm & (published["env"] == PUBLISHED_ENV.get(task, ""))]
+
+
 def published_points(table: pd.DataFrame, experiment: str) -> pd.DataFrame:
     """The published numbers that belong in an experiment's learning-curve panels: per task and
     run label, those of the same env, algorithm and horizon (columns task, algo, timesteps,
@@ -92,18 +101,11 @@ def published_points(table: pd.DataFrame, experiment: str) -> pd.DataFrame:
     rows = []
     for (task, algo), group in runs.groupby(["task", "algo"], sort=True):
         name = published_name(group["algorithm"].iloc[0])
-        horizon = _horizon(group["horizon"].iloc[0])
-        # the algorithm itself and its reimplementations, e.g. "MB-MPO(rllib)"
-        same_algorithm = (published["algorithm"] == name) | published["algorithm"].str.startswith(
-            f"{name}("
-        )
-        match = published[
-            same_algorithm
-            & (published["env"] == PUBLISHED_ENV.get(task, ""))
-            & (published["horizon"] == horizon)
-        ]
         if not name:
             continue
+        horizon = _horizon(group["horizon"].iloc[0])
+        match = published_of(published, name, task)
+        match = match[match["horizon"] == horizon]
         for _, ref in match.iterrows():
             rows.append(
                 {
