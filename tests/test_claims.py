@@ -64,6 +64,10 @@ def test_c2_supported_contradicted_and_inconclusive():
     assert found[("b", "MB-MPO - ME-TRPO")] == "contradicted"
     assert found[("c", "MB-MPO - MB-MPC")] == "inconclusive"
     assert found[("d", "MB-MPO - MB-MPC")] == "inconclusive"
+    # across tasks a and b (3 runs each): P(MB-MPO > ME-TRPO) is 1 on a and 0 on b
+    across = next(r for r in rows if r.task == "all (2 tasks)")
+    assert across.statistic == "P(MB-MPO > ME-TRPO)" and across.estimate == pytest.approx(0.5)
+    assert across.verdict == "inconclusive"
     by_task = {r.task: r for r in rows if r.statistic.endswith("MB-MPC")}
     assert "contains 0" in by_task["c"].reason
     assert "too few seeds (2 vs 2)" in by_task["d"].reason
@@ -205,3 +209,17 @@ def test_published_numbers_sit_beside_the_verdicts_with_their_setting():
     assert len(other) and all("horizon 1000" in s for s in other["setting"])  # MBBL's tables
     text = claims.report(rows, published=published)
     assert "## Published numbers for these tasks" in text and "| 550.0 | 100,000 | same |" in text
+
+
+def test_g1_across_tasks_is_the_stratified_probability_of_improvement():
+    table = table_of(
+        finals("adaptation", "one", "grbal", [50, 55, 60])
+        + finals("adaptation", "one", "mbmpc", [5, 10, 15])
+        + finals("adaptation", "two", "grbal", [20, 25, 30])
+        + finals("adaptation", "two", "mbmpc", [0, 21, 3])
+    )
+    rows = claims.g1_adaptive_beats_non_adaptive(table, "adaptation")
+    across = next(r for r in rows if r.task.startswith("all"))
+    # task one: 9/9 pairs; task two: 8/9 (21 > 20)
+    assert across.estimate == pytest.approx((1 + 8 / 9) / 2)
+    assert across.verdict == "supported" and across.ci_low > 0.5

@@ -28,7 +28,12 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from benchmark.analysis.stats import BOOTSTRAP_SEED, bootstrap_ci, return_at
+from benchmark.analysis.stats import (
+    BOOTSTRAP_SEED,
+    bootstrap_ci,
+    probability_of_improvement,
+    return_at,
+)
 
 MIN_SEEDS = 3
 """Fewer runs per group than this give 'inconclusive: too few seeds'."""
@@ -131,28 +136,97 @@ def _difference(x: np.ndarray, y: np.ndarray) -> float:
     return float(x.mean() - y.mean())
 
 
-def c2_beats_model_based_baselines(table: pd.DataFrame, experiment: str) -> list[Verdict]:
-    """C2: final return of MB-MPO minus ME-TRPO's and minus MB-MPC's, per task."""
+def aggregate_improvement(
+    claim: str,
+    comparison: str,
+    pairs: list[tuple[np.ndarray, np.ndarray]],
+    figure: str,
+    reps: int = 2000,
+) -> Verdict:
+    """Across tasks: the mean over tasks of the probability of improvement P(A > B) (as
+    ``mbbench compare`` and rliable aggregate it), with a stratified bootstrap interval (runs
+    resampled within each task). Supported if the interval lies above 0.5."""
+    rule = "supported if the 95% CI of the mean probability of improvement lies above 0.5"
+    estimate = float(np.mean([probability_of_improvement(a, b) for a, b in pairs]))
+    rng = np.random.default_rng(BOOTSTRAP_SEED)
+    draws = np.empty(reps)
+    for i in range(reps):
+        draws[i] = np.mean(
+            [
+                probability_of_improvement(
+                    a[rng.integers(len(a), size=len(a))], b[rng.integers(len(b), size=len(b))]
+                )
+                for a, b in pairs
+            ]
+        )
+    low, high = (float(v) for v in np.percentile(draws, [2.5, 97.5]))
+    verdict = "supported" if low > 0.5 else "contradicted" if high < 0.5 else "inconclusive"
+    reason = (
+        ""
+        if verdict != "inconclusive"
+        else f"the 95% interval [{low:.3g}, {high:.3g}] contains 0.5"
+    )
+    return Verdict(
+        claim,
+        f"all ({len(pairs)} tasks)",
+        f"P({comparison.replace(' - ', ' > ')})",
+        estimate,
+        low,
+        high,
+        " + ".join(f"{len(a)} vs {len(b)}" for a, b in pairs),
+        rule,
+        verdict,
+        reason,
+        figure,
+    )
+
+
+def pairwise_claim(
+    claim: str,
+    table: pd.DataFrame,
+    experiment: str,
+    comparisons: list[tuple[str, str, str, str]],
+) -> list[Verdict]:
+    """Per task, the difference of final returns of each (label A, name A, label B, name B);
+    and, for a comparison with enough runs on two tasks or more, the aggregate probability of
+    improvement across them (:func:`aggregate_improvement`)."""
     rule = "supported if the 95% CI of the difference of final returns lies above 0"
     rows = []
-    for task in sorted(table.loc[table["experiment"] == experiment, "task"].unique()):
-        ours = _finals(table, experiment, task, "mbmpo")
-        for baseline, name in (("metrpo", "ME-TRPO"), ("mbmpc", "MB-MPC")):
-            theirs = _finals(table, experiment, task, baseline)
+    for ours_label, ours_name, their_label, their_name in comparisons:
+        comparison = f"{ours_name} - {their_name}"
+        pairs = []
+        for task in sorted(table.loc[table["experiment"] == experiment, "task"].unique()):
+            ours = _finals(table, experiment, task, ours_label)
+            theirs = _finals(table, experiment, task, their_label)
             if len(ours) == 0 or len(theirs) == 0:
                 continue
             rows.append(
                 interval_verdict(
-                    "C2",
+                    claim,
                     task,
-                    f"final return: MB-MPO - {name}",
+                    f"final return: {comparison}",
                     [ours, theirs],
                     _difference,
                     rule,
                     experiment,
                 )
             )
+            if min(len(ours), len(theirs)) >= MIN_SEEDS:
+                pairs.append((ours, theirs))
+        if len(pairs) >= 2:
+            rows.append(aggregate_improvement(claim, comparison, pairs, experiment))
     return rows
+
+
+def c2_beats_model_based_baselines(table: pd.DataFrame, experiment: str) -> list[Verdict]:
+    """C2: final return of MB-MPO minus ME-TRPO's and minus MB-MPC's, per task and across
+    tasks."""
+    return pairwise_claim(
+        "C2",
+        table,
+        experiment,
+        [("mbmpo", "MB-MPO", "metrpo", "ME-TRPO"), ("mbmpo", "MB-MPO", "mbmpc", "MB-MPC")],
+    )
 
 
 def c3_robust_to_model_bias(table: pd.DataFrame, experiment: str) -> list[Verdict]:
@@ -290,29 +364,18 @@ def c5_plasticity_follows_uncertainty(
 
 
 def g1_adaptive_beats_non_adaptive(table: pd.DataFrame, experiment: str) -> list[Verdict]:
-    """G1: final return of GrBAL and ReBAL minus MB-MPC's (and MB-MPO's), per changing-dynamics
-    task."""
-    rule = "supported if the 95% CI of the difference of final returns lies above 0"
-    rows = []
-    for task in sorted(table.loc[table["experiment"] == experiment, "task"].unique()):
-        for adaptive, a_name in (("grbal", "GrBAL"), ("rebal", "ReBAL")):
-            ours = _finals(table, experiment, task, adaptive)
-            for other, o_name in (("mbmpc", "MB-MPC"), ("mbmpo", "MB-MPO")):
-                theirs = _finals(table, experiment, task, other)
-                if len(ours) == 0 or len(theirs) == 0:
-                    continue
-                rows.append(
-                    interval_verdict(
-                        "G1",
-                        task,
-                        f"final return: {a_name} - {o_name}",
-                        [ours, theirs],
-                        _difference,
-                        rule,
-                        experiment,
-                    )
-                )
-    return rows
+    """G1: final return of GrBAL and ReBAL minus MB-MPC's and MB-MPO's, per changing-dynamics
+    task and across them."""
+    return pairwise_claim(
+        "G1",
+        table,
+        experiment,
+        [
+            (adaptive, a_name, other, o_name)
+            for adaptive, a_name in (("grbal", "GrBAL"), ("rebal", "ReBAL"))
+            for other, o_name in (("mbmpc", "MB-MPC"), ("mbmpo", "MB-MPO"))
+        ],
+    )
 
 
 def _steps_to_reach(curve: pd.DataFrame, level: float) -> float:
@@ -593,6 +656,8 @@ def report(
         "A claim is supported when at least half of its rows are and none contradicts it, "
         "contradicted in the reverse case, inconclusive otherwise. Intervals: 95% percentile "
         "bootstrap over runs (seeds), each group resampled on its own (C5: over grid points); "
+        "rows 'all (k tasks)': the mean over tasks of the probability of improvement, runs "
+        "resampled within each task (stratified); "
         "with 3-5 seeds such intervals cover less often than they say (README, Statistics). "
         "Scores: the final deterministic evaluation return of each run.",
         "",
