@@ -18,6 +18,7 @@ Differences that remain are listed in docs/fidelity.md.
 
 from __future__ import annotations
 
+import abc
 from typing import Any
 
 import numpy as np
@@ -28,7 +29,7 @@ from gymnasium.spaces import Box
 from benchmark.tasks.envs import PR2ReachEnv, TotalMassFromXML
 
 
-class RllabMujocoEnv(MujocoEnv, utils.EzPickle):
+class RllabMujocoEnv(MujocoEnv, utils.EzPickle, metaclass=abc.ABCMeta):
     """rllab's ``gym_mujoco.MujocoEnv`` semantics on Gymnasium's ``MujocoEnv``.
 
     Subclasses set ``xml_file`` and ``frame_skip`` and implement :meth:`_get_obs` and
@@ -62,13 +63,16 @@ class RllabMujocoEnv(MujocoEnv, utils.EzPickle):
         obs_size = self._get_obs().size
         self.observation_space = Box(-np.inf, np.inf, (obs_size,), np.float64)
 
+    @abc.abstractmethod
     def _get_obs(self) -> np.ndarray:
-        raise NotImplementedError
+        """The env's observation of the current state."""
 
+    @abc.abstractmethod
     def _reward_and_termination(
         self, x_before: float, action: np.ndarray
     ) -> tuple[float, bool, dict[str, float]]:
-        raise NotImplementedError
+        """Reward, termination and info of the step just simulated (x before it, the clipped
+        action)."""
 
     def step(self, action):
         low, high = self.action_space.low, self.action_space.high
@@ -157,8 +161,9 @@ class _RllabWalkerEnv(_RllabForwardEnv):
     def _get_obs(self) -> np.ndarray:
         return np.concatenate([self.data.qpos, np.clip(self.data.qvel, -10.0, 10.0)])
 
+    @abc.abstractmethod
     def _healthy(self) -> bool:
-        raise NotImplementedError
+        """Whether the walker is still upright (else the episode ends)."""
 
     def _reward_and_termination(self, x_before, action):
         info = self._forward_and_ctrl(x_before, action)
