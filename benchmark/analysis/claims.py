@@ -45,8 +45,13 @@ C1_FRACTION = 0.9
 """C1's level: this fraction of the way from the random policy to the model-free asymptote."""
 
 OFFICIAL_MODEL_FREE_BUDGET = {"trpo": 50_000_000, "ppo": 100_000_000, "ddpg": 10_000_000}
-"""The official scripts' budgets (docs/fidelity.md): a model-free run that ended sooner has no
-asymptote to measure C1 against."""
+"""The official scripts' budgets (docs/fidelity.md): a model-free run that ended sooner gives
+C1 an asymptote only on a plateau (:data:`PLATEAU_GAIN`)."""
+
+PLATEAU_GAIN = 0.05
+"""A model-free curve short of its official budget is on a plateau when its mean return over
+the last tenth of its steps exceeds that over the tenth ending half way by at most this
+fraction of the way from random (:func:`late_gain`)."""
 
 VERDICTS = ("supported", "contradicted", "inconclusive")
 
@@ -80,6 +85,14 @@ def _finals(table: pd.DataFrame, experiment: str, task: str, label: str) -> np.n
     return np.array([v for v in values if np.isfinite(v)])
 
 
+def inconclusive(
+    claim: str, task: str, statistic: str, n: str, rule: str, reason: str, figure: str
+) -> Verdict:
+    """A verdict with no estimate: the runs cannot decide, for ``reason``."""
+    nan = math.nan
+    return Verdict(claim, task, statistic, nan, nan, nan, n, rule, "inconclusive", reason, figure)
+
+
 def _seeds_needed(n: int, half_width: float, effect: float) -> int | None:
     """Runs per group at which an interval of this half-width would exclude 0, if the effect
     stayed (half-width ~ 1/sqrt(n)); None without an effect."""
@@ -102,16 +115,12 @@ def interval_verdict(
     contradicted if below, else inconclusive (each group resampled on its own)."""
     sizes = " vs ".join(str(len(g)) for g in groups)
     if min(len(g) for g in groups) < MIN_SEEDS:
-        return Verdict(
+        return inconclusive(
             claim,
             task,
             statistic,
-            math.nan,
-            math.nan,
-            math.nan,
             sizes,
             rule,
-            "inconclusive",
             f"too few seeds ({sizes}); needs at least {MIN_SEEDS} finished runs per group",
             figure,
         )
@@ -385,10 +394,32 @@ def _steps_to_reach(curve: pd.DataFrame, level: float) -> float:
     return float(reached["env_steps"].iloc[0]) if len(reached) else math.inf
 
 
+def _window_mean(curves: list[pd.DataFrame], low: float, high: float) -> float:
+    """Mean evaluation return of ``curves`` over the evaluations in (low, high] steps."""
+    values = [
+        c.loc[(c["env_steps"] > low) & (c["env_steps"] <= high), "return_mean"] for c in curves
+    ]
+    return float(pd.concat(values).mean())
+
+
+def late_gain(curves: list[pd.DataFrame], floor: float) -> float:
+    """How far a method still climbed over the second half of its runs: the mean return over
+    the last tenth of their steps minus that over the tenth ending at half way, as a fraction
+    of the way from ``floor`` (random) to the last tenth's return."""
+    end = min(float(c["env_steps"].max()) for c in curves)
+    last = _window_mean(curves, 0.9 * end, end)
+    middle = _window_mean(curves, 0.4 * end, 0.5 * end)
+    return (last - middle) / max(abs(last - floor), 1e-8)
+
+
 def c1_sample_efficiency(table: pd.DataFrame, experiment: str) -> list[Verdict]:
     """C1: steps a model-free method needs to reach 90% of the way from random to its own
-    asymptote, over the steps MB-MPO needs for the same level; only against model-free runs
-    that ran their official budget (else inconclusive: no asymptote)."""
+    asymptote, over the steps MB-MPO needs for the same level.
+
+    The asymptote is the final return of model-free runs that ran their official budget, or
+    that finished a shorter budget on a plateau (:func:`late_gain` at most
+    :data:`PLATEAU_GAIN`); a curve still climbing when its budget ends has no asymptote to
+    measure against, and the verdict is inconclusive."""
     rule = f"supported if the 95% CI of (model-free steps / MB-MPO steps) lies above {C1_FACTOR:g}"
     rows = []
     done = table[(table["experiment"] == experiment) & (table["status"] == "done")]
@@ -396,53 +427,41 @@ def c1_sample_efficiency(table: pd.DataFrame, experiment: str) -> list[Verdict]:
         sub = done[done["task"] == task]
         ours = [c for _, c in sub[sub["algo"] == "mbmpo"].groupby("run_dir")]
         random_finals = _finals(table, experiment, task, "random")
+        floor = float(random_finals.mean()) if len(random_finals) else 0.0
         for mf, budget in OFFICIAL_MODEL_FREE_BUDGET.items():
             theirs = [c for _, c in sub[sub["algo"] == mf].groupby("run_dir")]
             if not ours or not theirs:
                 continue
             ran = min(float(c["env_steps"].max()) for c in theirs)
             statistic = f"steps to 90% of the {mf.upper()} asymptote: {mf.upper()} / MB-MPO"
-            if ran < budget:
-                rows.append(
-                    Verdict(
-                        "C1",
-                        task,
-                        statistic,
-                        math.nan,
-                        math.nan,
-                        math.nan,
-                        f"{len(ours)} vs {len(theirs)}",
-                        rule,
-                        "inconclusive",
-                        f"budget: the {mf.upper()} runs ended at {ran:,.0f} steps, before the "
-                        f"official {budget:,} that gives its asymptote (the paper profile runs "
-                        "it)",
-                        experiment,
-                    )
+            n = f"{len(ours)} vs {len(theirs)}"
+            gain = late_gain(theirs, floor)
+            if ran < budget and not gain <= PLATEAU_GAIN:
+                climbing = (
+                    f"still climbing ({gain:.0%} over their second half, more than "
+                    f"{PLATEAU_GAIN:.0%})"
+                    if math.isfinite(gain)
+                    else "with too few evaluations in their second half to show a plateau"
                 )
+                reason = (
+                    f"budget: the {mf.upper()} runs ended at {ran:,.0f} steps {climbing}, "
+                    f"before the official {budget:,} that gives its asymptote (the paper "
+                    "profile runs it)"
+                )
+                rows.append(inconclusive("C1", task, statistic, n, rule, reason, experiment))
                 continue
+            if ran < budget:
+                statistic += f" (asymptote: plateau at {ran:,.0f} steps)"
             asymptote = float(np.mean([return_at(c, None) for c in theirs]))
-            floor = float(random_finals.mean()) if len(random_finals) else 0.0
             level = floor + C1_FRACTION * (asymptote - floor)
             mf_steps = np.array([_steps_to_reach(c, level) for c in theirs])
             our_steps = np.array([_steps_to_reach(c, level) for c in ours])
             if not np.isfinite(our_steps).all():
-                rows.append(
-                    Verdict(
-                        "C1",
-                        task,
-                        statistic,
-                        math.nan,
-                        math.nan,
-                        math.nan,
-                        f"{len(ours)} vs {len(theirs)}",
-                        rule,
-                        "inconclusive",
-                        f"budget: {int((~np.isfinite(our_steps)).sum())} MB-MPO runs never "
-                        f"reached {level:.1f} within their steps",
-                        experiment,
-                    )
+                reason = (
+                    f"budget: {int((~np.isfinite(our_steps)).sum())} MB-MPO runs never "
+                    f"reached {level:.1f} within their steps"
                 )
+                rows.append(inconclusive("C1", task, statistic, n, rule, reason, experiment))
                 continue
             rows.append(
                 interval_verdict(
@@ -533,21 +552,7 @@ def evaluate_claims(
                     plasticity["model_std"], plasticity["kl"], plasticity_figure
                 )
             ]
-        rows += found or [
-            Verdict(
-                claim,
-                "all",
-                "",
-                math.nan,
-                math.nan,
-                math.nan,
-                "0",
-                "",
-                "inconclusive",
-                f"no runs: needs {needs}",
-                "",
-            )
-        ]
+        rows += found or [inconclusive(claim, "all", "", "0", "", f"no runs: needs {needs}", "")]
     return rows
 
 
