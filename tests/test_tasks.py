@@ -3,6 +3,8 @@ own, on real transitions, at default and non-default env kwargs."""
 
 from __future__ import annotations
 
+import pickle
+
 import gymnasium as gym
 import numpy as np
 import pytest
@@ -273,3 +275,26 @@ def test_rllab_ant_starts_from_the_xml_init_qpos():
     # rllab reads the XML's <numeric name="init_qpos">: z 0.55, legs bent (not qpos0's 0.75)
     np.testing.assert_allclose(obs[:13], [0.55, 1, 0, 0, 0, 0, 1, 0, -1, 0, -1, 0, 1])
     env.close()
+
+
+def _settings(env) -> dict:
+    """An env's scalar and small-array settings (its weights, ranges, choices)."""
+    out = {}
+    for key, value in vars(env).items():
+        if isinstance(value, (bool, int, float, str)):
+            out[key] = value
+        elif isinstance(value, tuple) or (isinstance(value, np.ndarray) and "goal" in key):
+            out[key] = repr(np.asarray(value, dtype=object).tolist())
+    return out
+
+
+@pytest.mark.parametrize("name", sorted(NON_DEFAULT_KWARGS))
+def test_a_copied_env_keeps_its_settings(name):
+    """Gymnasium's MuJoCo envs pickle (and deep-copy) by calling the constructor again with
+    the arguments EzPickle recorded: an env that records only its base class's arguments
+    comes back with default weights."""
+    env = make_task(name, **NON_DEFAULT_KWARGS[name]).make_env().unwrapped
+    copied = pickle.loads(pickle.dumps(env))
+    assert _settings(copied) == _settings(env)
+    env.close()
+    copied.close()

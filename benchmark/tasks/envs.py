@@ -76,7 +76,28 @@ class Point2DEnv(gym.Env):
         return self._state.copy(), reward, False, False, {}
 
 
-class PR2ReachEnv(PusherEnv):
+class PicklesWithItsArguments:
+    """Mixin for a subclass of a Gymnasium MuJoCo env: pickle and deep-copy rebuild it from the
+    arguments its own constructor was called with.
+
+    Gymnasium's MuJoCo envs pickle through ``EzPickle`` (the simulator cannot be pickled): the
+    copy is built by calling the class again with the arguments recorded by the last
+    ``EzPickle.__init__`` call, which is the base class's, so a subclass came back with the
+    base's arguments bound to its own parameters (default weights, or a TypeError). The
+    arguments are recorded here before any ``__init__`` runs.
+    """
+
+    def __new__(cls, *args: Any, **kwargs: Any) -> Any:
+        env = super().__new__(cls)
+        env._constructor_arguments = (args, kwargs)
+        return env
+
+    def __getstate__(self) -> dict[str, Any]:
+        args, kwargs = self._constructor_arguments
+        return {"_ezpickle_args": args, "_ezpickle_kwargs": kwargs}
+
+
+class PR2ReachEnv(PicklesWithItsArguments, PusherEnv):
     """The paper's PR2 task as a reaching task on Gymnasium's 7-DoF Pusher arm.
 
     A goal is drawn uniformly from the box [goal_low, goal_high] at every reset; the reward
@@ -134,7 +155,7 @@ class PR2ReachEnv(PusherEnv):
         )
 
 
-class QposAntEnv(AntEnv):
+class QposAntEnv(PicklesWithItsArguments, AntEnv):
     """Ant-v5 with the forward velocity taken from qpos, as in the other locomotion envs.
 
     Ant-v5 measures it on the torso's ``xpos``, which MuJoCo computes at the start of
@@ -213,7 +234,7 @@ class TotalMassFromXML:
         return model, data
 
 
-class HalfCheetahV5Env(TotalMassFromXML, HalfCheetahEnv):
+class HalfCheetahV5Env(PicklesWithItsArguments, TotalMassFromXML, HalfCheetahEnv):
     """Gymnasium's HalfCheetah-v5, loaded without MuJoCo's deprecation warning."""
 
 

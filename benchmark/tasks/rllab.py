@@ -26,10 +26,10 @@ from gymnasium import utils
 from gymnasium.envs.mujoco import MujocoEnv
 from gymnasium.spaces import Box
 
-from benchmark.tasks.envs import PR2ReachEnv, TotalMassFromXML
+from benchmark.tasks.envs import PicklesWithItsArguments, PR2ReachEnv, TotalMassFromXML
 
 
-class RllabMujocoEnv(MujocoEnv, utils.EzPickle, metaclass=abc.ABCMeta):
+class RllabMujocoEnv(PicklesWithItsArguments, MujocoEnv, utils.EzPickle, metaclass=abc.ABCMeta):
     """rllab's ``gym_mujoco.MujocoEnv`` semantics on Gymnasium's ``MujocoEnv``.
 
     Subclasses set ``xml_file`` and ``frame_skip`` and implement :meth:`_get_obs` and
@@ -49,7 +49,6 @@ class RllabMujocoEnv(MujocoEnv, utils.EzPickle, metaclass=abc.ABCMeta):
         reset_qvel_std: float = 0.1,
         **kwargs: Any,
     ) -> None:
-        utils.EzPickle.__init__(self, reset_qpos_std, reset_qvel_std, **kwargs)
         if reset_qpos_std < 0 or reset_qvel_std < 0:
             raise ValueError("reset noise scales must be >= 0")
         self._reset_qpos_std = float(reset_qpos_std)
@@ -92,42 +91,13 @@ class RllabMujocoEnv(MujocoEnv, utils.EzPickle, metaclass=abc.ABCMeta):
         return self._get_obs()
 
 
-class HalfCheetahRllabEnv(TotalMassFromXML, RllabMujocoEnv):
-    """rllab's ``gym_mujoco`` HalfCheetah: Gymnasium's XML (the same file as rllab's), one
-    physics step of 0.01 s per action, observation ``qpos[1:], qvel`` (17), reward
-    ``forward_reward_weight * dx/dt - ctrl_cost_weight * |clip(a)|^2``.
-
-    With MuJoCo's Euler integrator ``x' = x + dt * qvel'[0]``, so the forward velocity is the
-    next observation's ``qvel[0]`` (index 8), the quantity the official model-side reward reads.
-    """
-
-    xml_file = "half_cheetah.xml"
-    frame_skip = 1
-
-    def __init__(
-        self, forward_reward_weight: float = 1.0, ctrl_cost_weight: float = 0.1, **kwargs: Any
-    ) -> None:
-        self._forward_reward_weight = float(forward_reward_weight)
-        self._ctrl_cost_weight = float(ctrl_cost_weight)
-        super().__init__(**kwargs)
-        utils.EzPickle.__init__(self, forward_reward_weight, ctrl_cost_weight, **kwargs)
-
-    def _get_obs(self) -> np.ndarray:
-        return np.concatenate([self.data.qpos[1:], self.data.qvel])
-
-    def _reward_and_termination(self, x_before, action):
-        x_velocity = (float(self.data.qpos[0]) - x_before) / self.dt
-        forward = self._forward_reward_weight * x_velocity
-        ctrl = self._ctrl_cost_weight * float(np.square(action).sum())
-        info = {"x_velocity": x_velocity, "reward_forward": forward, "reward_ctrl": -ctrl}
-        return forward - ctrl, False, info
-
-
 class _RllabForwardEnv(RllabMujocoEnv):
     """A locomotion env whose forward reward is the finite difference ``(x' - x) / dt`` (rllab's
-    Hopper, Walker2d, Swimmer). The observation is rllab's with the x position put in front
-    (dimension 0, a position dimension of the task): with several integrator substeps per
-    action, the finite difference is not a function of rllab's observation."""
+    HalfCheetah, Hopper, Walker2d, Swimmer), with the control cost on the clipped action; by
+    default it never terminates. Hopper, Walker2d and Swimmer put the x position in front of
+    rllab's observation (dimension 0, a position dimension of the task): with several
+    integrator substeps per action the finite difference is not a function of rllab's
+    observation. HalfCheetah's is (below)."""
 
     def __init__(
         self, forward_reward_weight: float = 1.0, ctrl_cost_weight: float = 1e-3, **kwargs: Any
@@ -143,6 +113,29 @@ class _RllabForwardEnv(RllabMujocoEnv):
             "reward_forward": self._forward_reward_weight * x_velocity,
             "reward_ctrl": -self._ctrl_cost_weight * float(np.square(action).sum()),
         }
+
+    def _reward_and_termination(self, x_before, action):
+        info = self._forward_and_ctrl(x_before, action)
+        return info["reward_forward"] + info["reward_ctrl"], False, info
+
+
+class HalfCheetahRllabEnv(TotalMassFromXML, _RllabForwardEnv):
+    """rllab's ``gym_mujoco`` HalfCheetah: Gymnasium's XML (the same file as rllab's), one
+    physics step of 0.01 s per action, observation ``qpos[1:], qvel`` (17), reward
+    ``forward_reward_weight * dx/dt - ctrl_cost_weight * |clip(a)|^2``.
+
+    With MuJoCo's Euler integrator ``x' = x + dt * qvel'[0]``, so the forward velocity is the
+    next observation's ``qvel[0]`` (index 8), the quantity the official model-side reward reads.
+    """
+
+    xml_file = "half_cheetah.xml"
+    frame_skip = 1
+
+    def __init__(self, ctrl_cost_weight: float = 0.1, **kwargs: Any) -> None:
+        super().__init__(ctrl_cost_weight=ctrl_cost_weight, **kwargs)
+
+    def _get_obs(self) -> np.ndarray:
+        return np.concatenate([self.data.qpos[1:], self.data.qvel])
 
 
 class _RllabWalkerEnv(_RllabForwardEnv):
@@ -236,10 +229,6 @@ class SwimmerRllabEnv(_RllabForwardEnv):
 
     def _get_obs(self) -> np.ndarray:
         return np.concatenate([self.data.qpos[:1], self.data.qpos[2:], self.data.qvel])
-
-    def _reward_and_termination(self, x_before, action):
-        info = self._forward_and_ctrl(x_before, action)
-        return info["reward_forward"] + info["reward_ctrl"], False, info
 
 
 class AntRllabEnv(RllabMujocoEnv):
