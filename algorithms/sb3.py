@@ -33,6 +33,7 @@ from torch import nn
 
 from algorithms import register, register_unavailable
 from algorithms.base import Algorithm, AlgorithmConfig
+from algorithms.baselines_ddpg import BaselinesDDPG
 from benchmark.tasks.state import (
     env_state,
     global_numpy_rng_state,
@@ -57,6 +58,18 @@ class SB3Config(AlgorithmConfig):
     hyperparams: Literal["paper", "zoo"] = "paper"
     """'paper': 32x32 tanh networks, the paper's batch sizes where known; 'zoo':
     rl-baselines3-zoo-style MuJoCo settings."""
+
+
+@dataclass
+class DDPGConfig(SB3Config):
+    """Settings of the DDPG baseline."""
+
+    hyperparams: Literal["paper", "zoo", "gaussian"] = "paper"
+    """'paper': OpenAI baselines' DDPG as the official script ran it
+    (algorithms/baselines_ddpg.py: LayerNorm networks, parameter noise, observation
+    normalization); 'zoo': rl-baselines3-zoo-style settings; 'gaussian': SB3's DDPG with
+    32x32 tanh networks and Gaussian action noise 0.1 (the suite's 'paper' set until the
+    official one was replicated)."""
 
 
 PAPER_NET = {"net_arch": [32, 32], "activation_fn": nn.Tanh}
@@ -107,7 +120,32 @@ HYPERPARAMS: dict[str, dict[str, dict[str, Any]]] = {
         },
     },
     "ddpg": {
-        "paper": {"batch_size": 64, "policy_kwargs": PAPER_NET, "noise_std": 0.1},
+        # experiments/run_scripts/mf_comparison/ddpg_train.py (OpenAI baselines' DDPG): see
+        # algorithms/baselines_ddpg.py for what SB3's DDPG lacks. 2000 epochs x 25 cycles x
+        # (200 steps, then 50 updates); batch 64, tau 0.01, actor lr 1e-5, critic lr 1e-3.
+        "paper": {
+            "algorithm_class": BaselinesDDPG,
+            "learning_rate": 1e-5,
+            "batch_size": 64,
+            "tau": 0.01,
+            "gamma": 0.99,
+            "buffer_size": 1_000_000,
+            "learning_starts": 0,
+            "train_freq": (200, "step"),
+            "gradient_steps": 50,
+            "desired_action_std": 0.2,
+            "policy_kwargs": {
+                "net_arch": {"pi": [32, 32], "qf": [64, 64]},
+                "activation_fn": nn.Tanh,
+                "critic_learning_rate": 1e-3,
+                "critic_l2": 0.01,
+                "param_noise_std": 0.2,
+            },
+            "normalize": {"norm_obs": True, "norm_reward": False, "clip_obs": 5.0},
+        },
+        # The suite's DDPG before the paper set was replicated (and its learning case):
+        # SB3's DDPG with 32x32 tanh networks, Gaussian action noise 0.1, batch 64.
+        "gaussian": {"batch_size": 64, "policy_kwargs": PAPER_NET, "noise_std": 0.1},
         "zoo": {
             "learning_starts": 10_000,
             "noise_std": 0.1,
@@ -132,7 +170,8 @@ HYPERPARAMS: dict[str, dict[str, dict[str, Any]]] = {
     },
 }
 """SB3 keyword arguments per algorithm and set; ``noise_std`` becomes Gaussian action noise,
-``normalize`` wraps the training env in VecNormalize with these arguments. SAC, TD3 and A2C
+``normalize`` wraps the training env in VecNormalize with these arguments, ``algorithm_class``
+replaces the SB3 class. SAC, TD3 and A2C
 are not in the paper: their 'paper' set only uses its 32x32 tanh nets."""
 
 
@@ -192,10 +231,11 @@ class SB3Algorithm(Algorithm):
                 np.zeros(task.act_dim), noise_std * np.ones(task.act_dim)
             )
         normalize = kwargs.pop("normalize", None)
+        sb3_class = kwargs.pop("algorithm_class", self.sb3_class)
         train_env: gym.Env | VecEnv = env
         if normalize is not None:
             train_env = VecNormalize(DummyVecEnv([lambda: Monitor(env)]), **normalize)
-        self.model = self.sb3_class("MlpPolicy", train_env, seed=seed, device=self.device, **kwargs)
+        self.model = sb3_class("MlpPolicy", train_env, seed=seed, device=self.device, **kwargs)
         self.normalizer: VecNormalize | None = self.model.get_vec_normalize_env()
         self.checkpoint_pending = False
 
@@ -269,6 +309,8 @@ class SB3Algorithm(Algorithm):
             "n_updates": int(model._n_updates),
             "episode_num": int(model._episode_num),
             "last_obs": torch.from_numpy(np.array(model._last_obs, copy=True)),
+            # Off-policy algorithms store the unnormalized observation in the replay buffer.
+            "last_original_obs": torch.from_numpy(np.array(_last_original_obs(model), copy=True)),
             "env": env_state(self._base_env()),
             "numpy_rng": global_numpy_rng_state(),
             "python_rng": python_rng_state(),
@@ -315,7 +357,8 @@ class SB3Algorithm(Algorithm):
             self.normalizer.obs_rms.count = float(state["normalizer"]["obs_count"])
             self.normalizer.ret_rms.count = float(state["normalizer"]["ret_count"])
         model._last_obs = state["last_obs"].numpy().copy()
-        model._last_original_obs = model._last_obs
+        original = state.get("last_original_obs", state["last_obs"])  # older checkpoints
+        model._last_original_obs = original.numpy().copy()
         if "last_episode_starts" in state:
             model._last_episode_starts = state["last_episode_starts"].numpy().copy()
         set_global_numpy_rng_state(state["numpy_rng"])
@@ -351,6 +394,12 @@ class SB3Algorithm(Algorithm):
         }
 
 
+def _last_original_obs(model: BaseAlgorithm) -> np.ndarray:
+    """The last observation before VecNormalize (the normalized one without it)."""
+    original = getattr(model, "_last_original_obs", None)
+    return model._last_obs if original is None else original
+
+
 def _attribute(obj: Any, dotted: str) -> Any:
     for part in dotted.split("."):
         obj = getattr(obj, part)
@@ -363,10 +412,12 @@ def _register(
     doc: str,
     seconds_per_1000_steps: float | dict[str | None, float],
     published_name: str | None = None,
+    **class_attributes: Any,
 ) -> None:
     if sb3_class is None:
         return
     facts = {
+        **class_attributes,
         "sb3_class": sb3_class,
         "key": name,
         "__doc__": doc,
@@ -386,7 +437,14 @@ def _register(
 # halfcheetah-rllab, one thread, evaluated every 50k, took 143 s (PPO) and 119 s (TRPO).
 _register("ppo", PPO, "PPO (Stable-Baselines3), model-free baseline.", {None: 6, "paper": 1}, "PPO")
 _register("trpo", TRPO, "TRPO (sb3-contrib), model-free baseline.", {None: 6, "paper": 1}, "TRPO")
-_register("ddpg", DDPG, "DDPG (Stable-Baselines3), model-free baseline.", 21)
+_register(
+    "ddpg",
+    DDPG,
+    "DDPG (Stable-Baselines3; the paper set: OpenAI baselines' DDPG), model-free baseline.",
+    {None: 21, "paper": 3},  # paper: 50 updates per 200 steps; 4000 steps took 12 s
+    Config=DDPGConfig,
+    presets={**SB3Algorithm.presets, "gaussian": {"hyperparams": "gaussian"}},
+)
 _register(
     "td3",
     TD3,

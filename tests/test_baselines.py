@@ -113,11 +113,21 @@ def test_every_algorithm_runs_on_every_task(tmp_path, algo, task):
     assert np.isfinite(float(table[-1]["return_mean"]))
 
 
-def test_ppo_paper_normalizes_and_resumes_its_normalizer_exactly(monkeypatch):
-    """The paper preset's PPO trains on VecNormalize (the official ppo2 setting): the running
-    statistics move, the policy acts on normalized observations, and a run resumed from the
-    checkpoint taken at a rollout start ends with the same weights and statistics as the
-    uninterrupted run (what benchmark.run does on resume: torch's generator restored too)."""
+SMALL_PAPER_SETS = {
+    # Rollouts of 64 steps (checkpoints at their starts); DDPG adapts its parameter noise
+    # every 8 of its 16 updates and redraws it at every 20-step episode end.
+    "ppo": {"n_steps": 64, "batch_size": 32, "n_epochs": 2},
+    "ddpg": {"train_freq": (64, "step"), "gradient_steps": 16, "adaption_interval": 8},
+}
+
+
+@pytest.mark.parametrize("algo", sorted(SMALL_PAPER_SETS))
+def test_paper_sets_normalize_and_resume_exactly(monkeypatch, algo):
+    """The paper presets of PPO and DDPG train on VecNormalize (the official settings): the
+    running statistics move, the policy acts on normalized observations, and a run resumed
+    from the checkpoint taken at a rollout start ends with the same weights (DDPG: with its
+    perturbed actor and noise std) and statistics as the uninterrupted run (what
+    benchmark.run does on resume: torch's generator restored too)."""
     import io
 
     import torch
@@ -125,8 +135,8 @@ def test_ppo_paper_normalizes_and_resumes_its_normalizer_exactly(monkeypatch):
     from algorithms import sb3
     from benchmark.logger import NullLogger
 
-    small = {**sb3.HYPERPARAMS["ppo"]["paper"], "n_steps": 64, "batch_size": 32, "n_epochs": 2}
-    monkeypatch.setitem(sb3.HYPERPARAMS["ppo"], "paper", small)
+    small = {**sb3.HYPERPARAMS[algo]["paper"], **SMALL_PAPER_SETS[algo]}
+    monkeypatch.setitem(sb3.HYPERPARAMS[algo], "paper", small)
 
     class KeepingLogger(NullLogger):
         def checkpoint(self, env_steps, state):
@@ -136,8 +146,8 @@ def test_ppo_paper_normalizes_and_resumes_its_normalizer_exactly(monkeypatch):
 
     def build(logger):
         torch.manual_seed(0)  # as benchmark.run seeds every run
-        resolved = resolve_run("ppo", "point2d", 0, 256, preset="paper")
-        return get_algorithm("ppo")(resolved.task, resolved.algorithm_config, 0, logger)
+        resolved = resolve_run(algo, "point2d", 0, 256, {"horizon": 20}, preset="paper")
+        return get_algorithm(algo)(resolved.task, resolved.algorithm_config, 0, logger)
 
     keeping = KeepingLogger(eval_every=64)
     whole = build(keeping)
@@ -149,9 +159,73 @@ def test_ppo_paper_normalizes_and_resumes_its_normalizer_exactly(monkeypatch):
     resumed.load_state_dict(checkpoint["state"])
     torch.set_rng_state(checkpoint["torch_rng"])
     resumed.train(256)
-    for name, value in whole.model.policy.state_dict().items():
+    state = whole.model.policy.state_dict()
+    if algo == "ddpg":
+        assert float(state["param_noise_std"]) != pytest.approx(0.2)  # it adapted
+    for name, value in state.items():
         torch.testing.assert_close(resumed.model.policy.state_dict()[name], value, rtol=0, atol=0)
     for name, value in whole._normalizer_arrays().items():
         np.testing.assert_array_equal(resumed._normalizer_arrays()[name], value, err_msg=name)
     obs = np.array([1.0, -1.0])
     assert not np.allclose(whole._policy_obs(obs), obs)  # the policy sees normalized obs
+
+
+def _paper_ddpg(task="halfcheetah-rllab", steps=1000):
+    from benchmark.logger import NullLogger
+
+    resolved = resolve_run("ddpg", task, 0, steps, preset="paper")
+    return get_algorithm("ddpg")(resolved.task, resolved.algorithm_config, 0, NullLogger(10**9))
+
+
+def test_paper_ddpg_has_the_official_networks_and_optimizers():
+    """baselines/ddpg/models.py and ddpg.py: actor 32-32 tanh and critic 64-64 ReLU with
+    LayerNorm, the action entering the critic's second layer, outputs in +-3e-3; actor lr
+    1e-5 and critic lr 1e-3 kept through training; L2 0.01 on the critic's two hidden weight
+    matrices only."""
+    from torch import nn
+
+    algo = _paper_ddpg()
+    policy = algo.model.policy
+    kinds = [type(m) for m in policy.actor.mu]
+    assert kinds == [nn.Linear, nn.LayerNorm, nn.Tanh] * 2 + [nn.Linear, nn.Tanh]
+    first, rest = policy.critic.q_networks[0].first, policy.critic.q_networks[0].rest
+    assert [type(m) for m in first] == [nn.Linear, nn.LayerNorm, nn.ReLU]
+    assert first[0].weight.shape == (64, 17)  # the observation alone
+    assert rest[0].weight.shape == (64, 64 + 6)  # then the action joins
+    for output in (policy.actor.mu[-2], rest[-1]):
+        assert output.weight.abs().max() <= 3e-3 and output.bias.abs().max() <= 3e-3
+    algo.train(1000)  # 5 cycles of 200 steps and 50 updates
+    assert algo.model._n_updates == 200
+    (actor_group,) = policy.actor.optimizer.param_groups
+    decayed, rest_group = policy.critic.optimizer.param_groups
+    assert actor_group["lr"] == 1e-5 and decayed["lr"] == rest_group["lr"] == 1e-3
+    assert decayed["weight_decay"] == 0.01 and rest_group["weight_decay"] == 0
+    assert [tuple(p.shape) for p in decayed["params"]] == [(64, 17), (64, 70)]
+    n_critic = sum(1 for _ in policy.critic.parameters())
+    assert len(decayed["params"]) + len(rest_group["params"]) == n_critic
+
+
+def test_paper_ddpg_parameter_noise_adapts_and_is_redrawn_each_episode():
+    """The acting actor is the actor plus noise on its Linear layers (LayerNorm untouched),
+    redrawn at every episode end; a probe perturbation that moves actions by more than 0.2
+    divides the std by 1.01, one that moves them less multiplies it."""
+    import torch
+    from torch import nn
+
+    algo = _paper_ddpg()
+    model, policy = algo.model, algo.model.policy
+    algo.train(400)  # two episodes of 200 steps: the buffer holds a batch
+    perturbed, actor = policy.perturbed_actor.mu, policy.actor.mu
+    model._perturb(policy.perturbed_actor)  # the actor has trained since the last episode end
+    for clean, noisy in zip(actor, perturbed, strict=True):
+        for a, b in zip(clean.parameters(), noisy.parameters(), strict=True):
+            assert torch.equal(a, b) == (not isinstance(clean, nn.Linear))
+    before = [p.clone() for p in perturbed.parameters()]
+    model.learn(200, reset_num_timesteps=False)  # one more episode end
+    assert not torch.equal(before[0], next(perturbed.parameters()))
+    policy.param_noise_std.fill_(3.0)
+    assert model.adapt_param_noise() > 0.2
+    assert float(policy.param_noise_std) == pytest.approx(3.0 / 1.01)
+    policy.param_noise_std.fill_(1e-4)
+    assert model.adapt_param_noise() < 0.2
+    assert float(policy.param_noise_std) == pytest.approx(1e-4 * 1.01)

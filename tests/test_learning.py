@@ -67,7 +67,9 @@ CASES: dict[str, LearningCase] = {
     "a2c": LearningCase("zoo", 30_000, 30.0, (42.1, -45.1)),
     "sac": LearningCase("paper", 5_000, 35.0, (-3.3, 3.0)),
     "td3": LearningCase("zoo", 25_000, 150.0, (239.1, 312.8)),
-    "ddpg": LearningCase("paper", 10_000, 60.0, (71.3, 16.7)),
+    # 'gaussian': the settings this case was measured with (the DDPG 'paper' set became
+    # baselines' DDPG afterwards, whose actor lr of 1e-5 learns little in 10k steps).
+    "ddpg": LearningCase("gaussian", 10_000, 60.0, (71.3, 16.7)),
 }
 """The learning set: every registered algorithm but the random reference."""
 
