@@ -61,13 +61,17 @@ class EnsembleConfig(AlgorithmConfig):
 
 
 class _WNLinear(nn.Module):
-    """A linear layer with optional weight normalization: W = g * v / ||v|| (per output row)."""
+    """A linear layer with optional weight normalization: W = g * v / ||v|| (per output row).
+
+    ``g`` starts at ones, as in the official layers (``sandbox/rocky/tf/core/layers.py``):
+    every row of W starts at unit norm (PyTorch's ``weight_norm`` would start at ``g = |v|``,
+    W = v)."""
 
     def __init__(self, n_in: int, n_out: int, weight_norm: bool, generator: torch.Generator):
         super().__init__()
         v = xavier_uniform(n_out, n_in, generator)
         self.v = nn.Parameter(v)
-        self.g = nn.Parameter(v.norm(dim=1)) if weight_norm else None
+        self.g = nn.Parameter(torch.ones(n_out)) if weight_norm else None
         self.bias = nn.Parameter(torch.zeros(n_out))
 
     def weight(self) -> torch.Tensor:
