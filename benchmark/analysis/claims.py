@@ -93,6 +93,15 @@ def inconclusive(
     return Verdict(claim, task, statistic, nan, nan, nan, n, rule, "inconclusive", reason, figure)
 
 
+def _decide(low: float, high: float, threshold: float) -> tuple[str, str]:
+    """The verdict of a 95% interval against the claim's threshold, and its reason."""
+    if low > threshold:
+        return "supported", ""
+    if high < threshold:
+        return "contradicted", ""
+    return "inconclusive", f"the 95% interval [{low:.3g}, {high:.3g}] contains {threshold:g}"
+
+
 def _seeds_needed(n: int, half_width: float, effect: float) -> int | None:
     """Runs per group at which an interval of this half-width would exclude 0, if the effect
     stayed (half-width ~ 1/sqrt(n)); None without an effect."""
@@ -126,16 +135,11 @@ def interval_verdict(
         )
     estimate = float(estimator(*groups))
     low, high = bootstrap_ci(estimator, groups, seed=BOOTSTRAP_SEED)
-    if low > threshold:
-        verdict, reason = "supported", ""
-    elif high < threshold:
-        verdict, reason = "contradicted", ""
-    else:
+    verdict, reason = _decide(low, high, threshold)
+    if verdict == "inconclusive":
         needed = _seeds_needed(min(len(g) for g in groups), (high - low) / 2, estimate - threshold)
-        verdict = "inconclusive"
-        reason = f"the 95% interval [{low:.3g}, {high:.3g}] contains {threshold:g}" + (
-            f"; about {needed} runs per group would decide if the effect held" if needed else ""
-        )
+        if needed:
+            reason += f"; about {needed} runs per group would decide if the effect held"
     return Verdict(
         claim, task, statistic, estimate, low, high, sizes, rule, verdict, reason, figure
     )
@@ -156,25 +160,20 @@ def aggregate_improvement(
     ``mbbench compare`` and rliable aggregate it), with a stratified bootstrap interval (runs
     resampled within each task). Supported if the interval lies above 0.5."""
     rule = "supported if the 95% CI of the mean probability of improvement lies above 0.5"
-    estimate = float(np.mean([probability_of_improvement(a, b) for a, b in pairs]))
-    rng = np.random.default_rng(BOOTSTRAP_SEED)
-    draws = np.empty(reps)
-    for i in range(reps):
-        draws[i] = np.mean(
-            [
-                probability_of_improvement(
-                    a[rng.integers(len(a), size=len(a))], b[rng.integers(len(b), size=len(b))]
-                )
-                for a, b in pairs
-            ]
+
+    def mean_improvement(*groups: np.ndarray) -> float:
+        # groups: a1, b1, a2, b2, ... (each resampled on its own: stratified by task)
+        firsts, seconds = groups[0::2], groups[1::2]
+        return float(
+            np.mean(
+                [probability_of_improvement(a, b) for a, b in zip(firsts, seconds, strict=True)]
+            )
         )
-    low, high = (float(v) for v in np.percentile(draws, [2.5, 97.5]))
-    verdict = "supported" if low > 0.5 else "contradicted" if high < 0.5 else "inconclusive"
-    reason = (
-        ""
-        if verdict != "inconclusive"
-        else f"the 95% interval [{low:.3g}, {high:.3g}] contains 0.5"
-    )
+
+    groups = [group for pair in pairs for group in pair]
+    estimate = mean_improvement(*groups)
+    low, high = bootstrap_ci(mean_improvement, groups, reps=reps, seed=BOOTSTRAP_SEED)
+    verdict, reason = _decide(low, high, 0.5)
     return Verdict(
         claim,
         f"all ({len(pairs)} tasks)",
@@ -347,16 +346,12 @@ def c5_plasticity_follows_uncertainty(
     rule = "supported if the 95% CI of Spearman's rho lies above 0"
     x, y = np.ravel(model_std), np.ravel(kl)
     rho = float(stats.spearmanr(x, y).statistic)
-    rng = np.random.default_rng(BOOTSTRAP_SEED)
-    draws = np.empty(reps)
-    for i in range(reps):
-        idx = rng.integers(len(x), size=len(x))
-        draws[i] = stats.spearmanr(x[idx], y[idx]).statistic
-    low, high = (float(v) for v in np.percentile(draws, [2.5, 97.5]))
-    verdict = "supported" if low > 0 else "contradicted" if high < 0 else "inconclusive"
-    reason = (
-        "" if verdict != "inconclusive" else f"the 95% interval [{low:.3g}, {high:.3g}] contains 0"
-    )
+
+    def resampled_rho(idx: np.ndarray) -> float:  # grid points resampled together
+        return float(stats.spearmanr(x[idx], y[idx]).statistic)
+
+    low, high = bootstrap_ci(resampled_rho, [np.arange(x.size)], reps=reps, seed=BOOTSTRAP_SEED)
+    verdict, reason = _decide(low, high, 0.0)
     return Verdict(
         "C5",
         "point2d",
