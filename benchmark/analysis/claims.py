@@ -73,15 +73,20 @@ class Verdict:
     figure: str
 
 
-def _finals(table: pd.DataFrame, experiment: str, task: str, label: str) -> np.ndarray:
-    """Final evaluation return of each finished run of ``label``."""
+def _curves(table: pd.DataFrame, experiment: str, task: str, label: str) -> list[pd.DataFrame]:
+    """The evaluation curve of each finished run of ``label``."""
     runs = table[
         (table["experiment"] == experiment)
         & (table["task"] == task)
         & (table["algo"] == label)
         & (table["status"] == "done")
     ]
-    values = [return_at(curve, None) for _, curve in runs.groupby("run_dir")]
+    return [curve for _, curve in runs.groupby("run_dir")]
+
+
+def _finals(table: pd.DataFrame, experiment: str, task: str, label: str) -> np.ndarray:
+    """Final evaluation return of each finished run of ``label``."""
+    values = [return_at(curve, None) for curve in _curves(table, experiment, task, label)]
     return np.array([v for v in values if np.isfinite(v)])
 
 
@@ -297,15 +302,10 @@ def c4_adaptation_matters(
         finals = [_finals(table, experiment, task, lab) for lab in (adapted, frozen)]
         if min(len(f) for f in finals) == 0:
             continue
-        drops = []
-        for label in (frozen, adapted):
-            runs = table[
-                (table["experiment"] == experiment)
-                & (table["task"] == task)
-                & (table["algo"] == label)
-                & (table["status"] == "done")
-            ]
-            drops.append(np.array([largest_drop(c) for _, c in runs.groupby("run_dir")]))
+        drops = [
+            np.array([largest_drop(c) for c in _curves(table, experiment, task, label)])
+            for label in (frozen, adapted)
+        ]
         final = interval_verdict(
             "C4",
             task,
@@ -419,12 +419,11 @@ def c1_sample_efficiency(table: pd.DataFrame, experiment: str) -> list[Verdict]:
     rows = []
     done = table[(table["experiment"] == experiment) & (table["status"] == "done")]
     for task in sorted(done["task"].unique()):
-        sub = done[done["task"] == task]
-        ours = [c for _, c in sub[sub["algo"] == "mbmpo"].groupby("run_dir")]
+        ours = _curves(table, experiment, task, "mbmpo")
         random_finals = _finals(table, experiment, task, "random")
         floor = float(random_finals.mean()) if len(random_finals) else 0.0
         for mf, budget in OFFICIAL_MODEL_FREE_BUDGET.items():
-            theirs = [c for _, c in sub[sub["algo"] == mf].groupby("run_dir")]
+            theirs = _curves(table, experiment, task, mf)
             if not ours or not theirs:
                 continue
             ran = min(float(c["env_steps"].max()) for c in theirs)
