@@ -320,8 +320,16 @@ class SB3Algorithm(Algorithm):
             state["last_episode_starts"] = torch.from_numpy(model._last_episode_starts.copy())
         if self.normalizer is not None:
             state["normalizer"] = {
-                name: torch.from_numpy(np.array(value, dtype=np.float64))
-                for name, value in self._normalizer_arrays().items()
+                **{
+                    name: torch.from_numpy(np.array(value, dtype=np.float64))
+                    for name, value in self._normalizer_arrays().items()
+                },
+                "obs_count": torch.tensor(
+                    float(self.normalizer.obs_rms.count), dtype=torch.float64
+                ),
+                "ret_count": torch.tensor(
+                    float(self.normalizer.ret_rms.count), dtype=torch.float64
+                ),
             }
         buffer = getattr(model, "replay_buffer", None)
         if buffer is not None:
@@ -351,11 +359,11 @@ class SB3Algorithm(Algorithm):
         vec_env.reset()  # spends the construction seed, as the first run's first reset did
         set_env_state(self._base_env(), state["env"])
         if "normalizer" in state:
-            arrays = self._normalizer_arrays()
-            for name, value in state["normalizer"].items():
-                arrays[name][...] = value.numpy()
-            self.normalizer.obs_rms.count = float(state["normalizer"]["obs_count"])
-            self.normalizer.ret_rms.count = float(state["normalizer"]["ret_count"])
+            saved = state["normalizer"]
+            for name, array in self._normalizer_arrays().items():
+                array[...] = saved[name].numpy()
+            self.normalizer.obs_rms.count = float(saved["obs_count"])
+            self.normalizer.ret_rms.count = float(saved["ret_count"])
         model._last_obs = state["last_obs"].numpy().copy()
         original = state.get("last_original_obs", state["last_obs"])  # older checkpoints
         model._last_original_obs = original.numpy().copy()
@@ -380,16 +388,15 @@ class SB3Algorithm(Algorithm):
         return vec_env.envs[0]
 
     def _normalizer_arrays(self) -> dict[str, np.ndarray]:
-        """VecNormalize's running statistics and per-env discounted returns (its state)."""
+        """VecNormalize's state held in arrays (written in place on load): the running means
+        and variances and the per-env discounted returns. Its two counts are floats."""
         assert self.normalizer is not None
         norm = self.normalizer
         return {
             "obs_mean": norm.obs_rms.mean,
             "obs_var": norm.obs_rms.var,
-            "obs_count": np.array(norm.obs_rms.count),
             "ret_mean": norm.ret_rms.mean,
             "ret_var": norm.ret_rms.var,
-            "ret_count": np.array(norm.ret_rms.count),
             "returns": norm.returns,
         }
 

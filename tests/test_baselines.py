@@ -166,6 +166,9 @@ def test_paper_sets_normalize_and_resume_exactly(monkeypatch, algo):
         torch.testing.assert_close(resumed.model.policy.state_dict()[name], value, rtol=0, atol=0)
     for name, value in whole._normalizer_arrays().items():
         np.testing.assert_array_equal(resumed._normalizer_arrays()[name], value, err_msg=name)
+    for stats in ("obs_rms", "ret_rms"):
+        counts = (getattr(n, stats).count for n in (resumed.normalizer, whole.normalizer))
+        assert next(counts) == next(counts), stats
     obs = np.array([1.0, -1.0])
     assert not np.allclose(whole._policy_obs(obs), obs)  # the policy sees normalized obs
 
