@@ -218,17 +218,24 @@ def constant_delta_ensemble(obs_dim: int, act_dim: int, deltas: torch.Tensor) ->
     )
 
 
-def test_rollouts_mask_everything_after_termination():
+def falling_hopper():
+    """Hopper, an ensemble whose every prediction lowers the height by 0.1 (unhealthy below
+    0.7), 4 tasks x 3 start states that fall after 6, 4 and 3 steps, and a still policy."""
     task = make_task("hopper")
     delta = torch.zeros(task.obs_dim)
-    delta[1] = -0.1  # height falls by 0.1 a step; unhealthy below 0.7
+    delta[1] = -0.1
     frozen = constant_delta_ensemble(task.obs_dim, task.act_dim, delta.expand(2, -1))
     start = torch.zeros(4, 3, task.obs_dim)
-    start[..., 1] = torch.tensor([1.25, 1.05, 0.95]).view(1, 3)  # fall after 6, 4, 3 steps
+    start[..., 1] = torch.tensor([1.25, 1.05, 0.95]).view(1, 3)
 
     def policy(obs, noise):
         return torch.zeros(*obs.shape[:2], task.act_dim), torch.zeros(obs.shape[:2])
 
+    return task, frozen, start, policy
+
+
+def test_rollouts_mask_everything_after_termination():
+    task, frozen, start, policy = falling_hopper()
     traj = imagine(frozen, policy, start, 10, task.reward_fn, task.termination_fn)
     assert traj.obs.shape == (4, 3, 10, task.obs_dim) and traj.mask.shape == (4, 3, 10)
     steps_alive = traj.mask.sum(-1)
@@ -244,19 +251,10 @@ def test_rollouts_mask_everything_after_termination():
 def test_restarted_rollouts_begin_a_new_episode_at_termination():
     """The official sampler's layout: a terminated imagined episode is followed by a new one
     from a fresh start state, so every row holds its full H samples."""
-    task = make_task("hopper")
-    delta = torch.zeros(task.obs_dim)
-    delta[1] = -0.1  # height falls by 0.1 a step; unhealthy below 0.7
-    frozen = constant_delta_ensemble(task.obs_dim, task.act_dim, delta.expand(2, -1))
-    start = torch.zeros(4, 3, task.obs_dim)
-    start[..., 1] = torch.tensor([1.25, 1.05, 0.95]).view(1, 3)  # fall after 6, 4, 3 steps
+    task, frozen, start, policy = falling_hopper()
     fresh = torch.zeros(7, task.obs_dim)
     fresh[:, 1] = 1.25  # every restart falls after 6 steps
     fresh[:, 0] = torch.arange(7.0)  # tells the restart states apart
-
-    def policy(obs, noise):
-        return torch.zeros(*obs.shape[:2], task.act_dim), torch.zeros(obs.shape[:2])
-
     traj = imagine(
         frozen,
         policy,
