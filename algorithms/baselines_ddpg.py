@@ -13,11 +13,12 @@ cannot express; each lives here:
   weights only (``tc.layers.l2_regularizer`` on kernels, not biases, LayerNorm or the output
   layer; its gradient is Adam's ``weight_decay`` on those weights): :class:`BaselinesDDPGPolicy`;
 - adaptive parameter-space noise (Plappert et al. 2018, ``AdaptiveParamNoiseSpec``): the
-  environment is driven by a copy of the actor whose weights and biases (LayerNorm's excepted)
-  carry Gaussian noise, redrawn at every episode end; before every ``adaption_interval``
-  gradient steps a fresh probe perturbation is measured on a replay batch, and the noise's std
-  is divided by 1.01 when it moves the actions (root mean square, in [-1, 1] units) by more
-  than the desired std, else multiplied by 1.01: :class:`BaselinesDDPG`.
+  environment is driven by a copy of the actor whose weights and biases (LayerNorm's
+  excepted) carry Gaussian noise, redrawn at every episode end (the policy's
+  ``predict(deterministic=False)``); before every ``adaption_interval`` gradient steps a fresh
+  probe perturbation is measured on a replay batch, and the noise's std is divided by 1.01
+  when it moves the actions (root mean square, in [-1, 1] units) by more than the desired
+  std, else multiplied by 1.01: :class:`BaselinesDDPG`.
 
 Observation normalization (running mean and std, clipped at +-5) is SB3's ``VecNormalize``,
 set by the preset. The rest (replay of 1e6, batch 64, tau 0.01, discount 0.99, 50 gradient
@@ -30,7 +31,6 @@ from typing import Any
 
 import numpy as np
 import torch
-from gymnasium import spaces
 from stable_baselines3 import DDPG
 from stable_baselines3.common.buffers import ReplayBuffer
 from stable_baselines3.common.policies import ContinuousCritic
@@ -168,6 +168,13 @@ class BaselinesDDPGPolicy(TD3Policy):
         self.perturbed_actor.set_training_mode(False)
         self.register_buffer("param_noise_std", torch.tensor(float(self.initial_param_noise_std)))
 
+    def _predict(self, observation: torch.Tensor, deterministic: bool = False) -> torch.Tensor:
+        """The actor's action, or with ``deterministic=False`` the perturbed actor's: the
+        exploring policy that collects the training data (SB3's ``_sample_action``) and
+        whose return the official DDPG curves report (``paper_return``)."""
+        actor = self.actor if deterministic else self.perturbed_actor
+        return actor(observation)
+
     def _get_constructor_parameters(self) -> dict[str, Any]:
         data = super()._get_constructor_parameters()
         data.update(
@@ -234,18 +241,6 @@ class BaselinesDDPG(DDPG):
         self.logger.record("train/param_noise_std", float(std))
         self.logger.record("train/param_noise_distance", distance)
         return distance
-
-    def _sample_action(
-        self, learning_starts: int, action_noise: Any = None, n_envs: int = 1
-    ) -> tuple[np.ndarray, np.ndarray]:
-        if self.num_timesteps < learning_starts or not isinstance(self.action_space, spaces.Box):
-            return super()._sample_action(learning_starts, action_noise, n_envs)
-        obs, _ = self.policy.obs_to_tensor(self._last_obs)
-        with torch.no_grad():
-            scaled = self.policy.perturbed_actor(obs).cpu().numpy()
-        if action_noise is not None:
-            scaled = np.clip(scaled + action_noise(), -1, 1)
-        return self.policy.unscale_action(scaled), scaled
 
     def _store_transition(
         self,

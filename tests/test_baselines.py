@@ -223,6 +223,12 @@ def test_paper_ddpg_parameter_noise_adapts_and_is_redrawn_each_episode():
     for clean, noisy in zip(actor, perturbed, strict=True):
         for a, b in zip(clean.parameters(), noisy.parameters(), strict=True):
             assert torch.equal(a, b) == (not isinstance(clean, nn.Linear))
+    obs = algo._policy_obs(np.zeros(18))
+    exploring, _ = model.predict(obs, deterministic=False)  # what collects and paper_return
+    with torch.no_grad():
+        scaled = policy.perturbed_actor(policy.obs_to_tensor(obs)[0]).numpy()[0]
+    np.testing.assert_allclose(exploring, policy.unscale_action(scaled), rtol=1e-6)
+    assert not np.allclose(exploring, algo.act(np.zeros(18)))
     before = [p.clone() for p in perturbed.parameters()]
     model.learn(200, reset_num_timesteps=False)  # one more episode end
     assert not torch.equal(before[0], next(perturbed.parameters()))
