@@ -48,6 +48,11 @@ def test_learns_point2d(tmp_path, algo):
         out = tmp_path / f"seed{seed}"
         assert run(out, algo, "point2d", 3000, POINT2D_SMALL, seed=seed) == 0
         finals.append(float(rows(out)[-1]["return_mean"]))
+        # The meta step's line search holds the KL bound (0.01) and the KL it checks is real:
+        # with alpha = 0 it once compared the policy with a view of itself and read 0.
+        for row in rows(out):
+            if row["meta_step_accepted"] == "1.0":
+                assert 0 < float(row["meta_kl"]) <= 0.01, row["meta_kl"]
     random_out = tmp_path / "random"
     assert run(random_out, "random", "point2d", 600, ["eval_every=600", "eval_episodes=10"]) == 0
     random_return = float(rows(random_out)[-1]["return_mean"])

@@ -75,7 +75,10 @@ def mean_kl(
 
 
 def detach_params(params: Params) -> Params:
-    return {k: v.detach() for k, v in params.items()}
+    """A snapshot of ``params`` outside the graph. A copy, not a view: the TRPO line search
+    writes the policy's parameters in place, and a view taken as the 'old' policy would follow
+    them (its KL to the new policy would read 0 and the bound would never bite)."""
+    return {k: v.detach().clone() for k, v in params.items()}
 
 
 def subsample(batch: PolicyBatch, every: int) -> PolicyBatch:
