@@ -24,6 +24,7 @@ _BUILTIN_MODULES = [
     "algorithms.mbmpo",
     "algorithms.mbmpc",
     "algorithms.grbal",
+    "algorithms.rllab_trpo",
     "algorithms.sb3",
 ]
 _loaded = False

@@ -133,7 +133,8 @@ def test_every_registered_algorithm_states_its_facts():
         assert cls.seconds_per_1000(None) > 0
         for preset in cls.presets:
             assert cls.seconds_per_1000(preset) > 0
-    assert set(algorithms_of_family("model-free")) == {"ppo", "trpo", "ddpg", "sac", "td3", "a2c"}
+    model_free = {"ppo", "trpo", "rllab_trpo", "ddpg", "sac", "td3", "a2c"}
+    assert set(algorithms_of_family("model-free")) == model_free
     assert algorithms_of_family("reference") == ["random"]
     assert {n for n in list_algorithms() if get_algorithm(n).off_policy} == {"ddpg", "td3", "sac"}
     assert get_algorithm("metrpo").published_name == "ME-TRPO"

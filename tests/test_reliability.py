@@ -53,6 +53,7 @@ MODEL_BASED["grbal"] = [
 ]
 MODEL_BASED["rebal"] = [*MODEL_BASED["grbal"], "recurrent_size=16"]
 ON_POLICY_ZOO = {"ppo": 5000, "trpo": 2500}  # budgets of two or more zoo batches
+MODEL_FREE_SMALL = {"rllab_trpo": ["batch_size=120"]}  # five updates in STEPS
 
 
 def case(algo: str) -> tuple[int, list[str], str | None]:
@@ -60,7 +61,7 @@ def case(algo: str) -> tuple[int, list[str], str | None]:
     if algo in ON_POLICY_ZOO:
         steps = ON_POLICY_ZOO[algo]
         return steps, [f"eval_every={steps // 5}", "eval_episodes=2"], "zoo"
-    return STEPS, [*MODEL_BASED.get(algo, []), *EVAL], None
+    return STEPS, [*MODEL_BASED.get(algo, []), *MODEL_FREE_SMALL.get(algo, []), *EVAL], None
 
 
 def without_time(table):
