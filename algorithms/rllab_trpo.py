@@ -133,13 +133,10 @@ class RllabTRPO(Algorithm):
         self.env_steps += n_steps
         rows["end"][-1] = True  # the batch cuts the running episode
         dtypes = {"end": torch.bool, "t": torch.int64}
-        batch = {
-            key: torch.as_tensor(np.array(values), dtype=dtypes.get(key, torch.float32))
-            .to(self.device)
-            .view(1, 1, n_steps, -1)
-            .squeeze(-1)  # [1, 1, n] for per-step values, [1, 1, n, d] for vectors
-            for key, values in rows.items()
-        }
+        batch = {}
+        for key, values in rows.items():
+            tensor = torch.as_tensor(np.array(values), dtype=dtypes.get(key, torch.float32))
+            batch[key] = tensor.to(self.device).unsqueeze(0).unsqueeze(0)  # [1, 1, n, ...]
         return batch, returns
 
     def update(self, batch: dict[str, torch.Tensor]) -> dict[str, float]:

@@ -238,3 +238,18 @@ def test_paper_ddpg_parameter_noise_adapts_and_is_redrawn_each_episode():
     policy.param_noise_std.fill_(1e-4)
     assert model.adapt_param_noise() < 0.2
     assert float(policy.param_noise_std) == pytest.approx(1e-4 * 1.01)
+
+
+def test_rllab_trpo_updates_within_its_kl_bound(tmp_path):
+    """rllab's TRPO on real data: every accepted update moved the policy (KL > 0), stayed
+    within the 0.01 bound and raised the surrogate; its paper_return is the training
+    episodes' mean return."""
+    out = tmp_path / "run"
+    settings = ["batch_size=500", "eval_every=500", "eval_episodes=2"]
+    assert run(out, "rllab_trpo", "point2d", 2000, settings) == 0
+    table = rows(out)
+    assert [int(r["env_steps"]) for r in table] == [500, 1000, 1500, 2000]
+    for row in table:
+        assert row["step_accepted"] == "1.0"
+        assert 0 < float(row["kl"]) <= 0.01 and float(row["surrogate_gain"]) > 0
+        assert row["paper_return"] == row["collected_return"]
