@@ -104,6 +104,7 @@ def test_an_algorithm_registered_without_evidence_is_caught(monkeypatch):
     import algorithms
     from algorithms.mbmpc import MBMPC
 
+    algorithms.list_algorithms()  # load the built-ins into the real registry, not the copy
     monkeypatch.setattr(algorithms, "_REGISTRY", dict(algorithms._REGISTRY))
     algorithms.register("unproven")(type("Unproven", (MBMPC,), {}))
     problems = missing_evidence()

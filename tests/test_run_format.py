@@ -224,6 +224,7 @@ def test_registry_and_entry_point_plugins(monkeypatch):
         def load(self):
             return Plugin
 
+    algorithms.list_algorithms()  # load the built-ins into the real registry, not the copy
     monkeypatch.setattr(algorithms, "_loaded", False)
     monkeypatch.setattr(algorithms, "_REGISTRY", dict(algorithms._REGISTRY))
     monkeypatch.setattr(algorithms, "entry_points", lambda group: [FakeEntryPoint()])
