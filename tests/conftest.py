@@ -4,3 +4,22 @@ import os
 
 # Tests run on the CPU with a fixed thread count so results are reproducible.
 os.environ.setdefault("CUDA_VISIBLE_DEVICES", "")
+
+
+import pytest  # noqa: E402
+
+
+@pytest.fixture
+def scratch_registry(monkeypatch: pytest.MonkeyPatch):
+    """The algorithm registry, swapped for a copy the test may add to; restored afterwards.
+
+    The built-ins are loaded into the real registry first: loading them while the copy is in
+    place would register them into the copy only and leave the real registry empty (and marked
+    loaded) for every later test. A test that re-reads entry points also sets ``_loaded`` False.
+    """
+    import algorithms
+
+    algorithms.list_algorithms()
+    monkeypatch.setattr(algorithms, "_REGISTRY", dict(algorithms._REGISTRY))
+    monkeypatch.setattr(algorithms, "_BROKEN_PLUGINS", dict(algorithms._BROKEN_PLUGINS))
+    return algorithms

@@ -103,12 +103,11 @@ def test_out_that_cannot_hold_a_run_directory(tmp_path, capsys):
         one_line_error(capsys, "not writable")
 
 
-def test_a_broken_plugin_is_reported_and_the_rest_keep_working(tmp_path, monkeypatch, capsys):
+def test_a_broken_plugin_is_reported_and_the_rest_keep_working(
+    tmp_path, monkeypatch, capsys, scratch_registry
+):
     broken = EntryPoint("broken_algo", "no_such_module_xyz:Algo", algorithms.ENTRY_POINT_GROUP)
     monkeypatch.setattr(algorithms, "entry_points", lambda group: [broken])
-    algorithms.list_algorithms()  # load the built-ins into the real registry, not the copy
-    monkeypatch.setattr(algorithms, "_REGISTRY", dict(algorithms._REGISTRY))
-    monkeypatch.setattr(algorithms, "_BROKEN_PLUGINS", {})
     monkeypatch.setattr(algorithms, "_loaded", False)
     assert main(["list"]) == 0
     out = capsys.readouterr().out

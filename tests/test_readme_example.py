@@ -8,19 +8,14 @@ import sys
 import types
 from pathlib import Path
 
-import algorithms
 from benchmark.cli import main
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 
 
-def test_readme_algorithm_example_registers_and_runs(tmp_path, monkeypatch):
+def test_readme_algorithm_example_registers_and_runs(tmp_path, monkeypatch, scratch_registry):
     blocks = re.findall(r"```python\n(.*?)```", README.read_text(), re.S)
     example = next(b for b in blocks if '@register("zero_action")' in b)
-    # Load the built-ins into the real registry first: loading them into the copy would leave
-    # the real one empty (and marked loaded) for every later test.
-    algorithms.list_algorithms()
-    monkeypatch.setattr(algorithms, "_REGISTRY", dict(algorithms._REGISTRY))
     module = types.ModuleType("readme_example")
     monkeypatch.setitem(sys.modules, "readme_example", module)
     exec(compile(example, "README.md", "exec"), module.__dict__)

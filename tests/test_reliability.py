@@ -100,12 +100,10 @@ def test_every_registered_algorithm_is_in_every_evidence_set():
     assert missing_evidence() == []
 
 
-def test_an_algorithm_registered_without_evidence_is_caught(monkeypatch):
+def test_an_algorithm_registered_without_evidence_is_caught(scratch_registry):
     import algorithms
     from algorithms.mbmpc import MBMPC
 
-    algorithms.list_algorithms()  # load the built-ins into the real registry, not the copy
-    monkeypatch.setattr(algorithms, "_REGISTRY", dict(algorithms._REGISTRY))
     algorithms.register("unproven")(type("Unproven", (MBMPC,), {}))
     problems = missing_evidence()
     assert "unproven: no small settings in MODEL_BASED" in problems

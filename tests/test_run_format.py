@@ -208,7 +208,7 @@ def test_list_names_algorithms_tasks_and_acktr(capsys):
     assert "acktr" in out and "not available" in out
 
 
-def test_registry_and_entry_point_plugins(monkeypatch):
+def test_registry_and_entry_point_plugins(monkeypatch, scratch_registry):
     assert algorithms.get_algorithm("random") is RandomPolicy
     with pytest.raises(algorithms.UnknownAlgorithmError, match="choose from"):
         algorithms.get_algorithm("nope")
@@ -224,9 +224,7 @@ def test_registry_and_entry_point_plugins(monkeypatch):
         def load(self):
             return Plugin
 
-    algorithms.list_algorithms()  # load the built-ins into the real registry, not the copy
     monkeypatch.setattr(algorithms, "_loaded", False)
-    monkeypatch.setattr(algorithms, "_REGISTRY", dict(algorithms._REGISTRY))
     monkeypatch.setattr(algorithms, "entry_points", lambda group: [FakeEntryPoint()])
     assert "myplugin" in algorithms.list_algorithms()
     assert algorithms.get_algorithm("myplugin") is Plugin
