@@ -33,6 +33,7 @@ from algorithms.common.advantages import (
     normalize_per_task,
 )
 from algorithms.common.maml import PolicyBatch, detach_params, mean_kl, surrogate
+from algorithms.common.model_based import collect_real
 from algorithms.common.policy import GaussianMLPPolicy
 from algorithms.common.trpo import trpo_step
 from benchmark.config import param
@@ -113,31 +114,25 @@ class RllabTRPO(Algorithm):
         """``n_steps`` real steps with the stochastic policy on a fresh env: the batch as
         [1, 1, n] tensors (one row of episodes back to back, ``ends`` on each one's last
         step) and the returns of the episodes that finished."""
-        env = self.task.make_env()
-        obs, _ = env.reset(seed=int(self.rng.integers(2**31)))
-        rows: dict[str, list] = {k: [] for k in ("obs", "act", "logp", "reward", "end", "t")}
-        returns, episode_return, t = [], 0.0, 0
-        for _ in range(n_steps):
+        logps: list[float] = []
+
+        def act(obs: np.ndarray) -> np.ndarray:
             action, logp = self._act(obs)
-            next_obs, reward, terminated, truncated, _ = env.step(action)
-            step = (obs, action, logp, reward, terminated or truncated, t)
-            for key, value in zip(rows, step, strict=True):
-                rows[key].append(value)
-            episode_return += float(reward)
-            obs, t = next_obs, t + 1
-            if terminated or truncated:
-                returns.append(episode_return)
-                obs, _ = env.reset()
-                episode_return, t = 0.0, 0
+            logps.append(logp)
+            return action
+
+        env = self.task.make_env()
+        steps = collect_real(env, act, n_steps, int(self.rng.integers(2**31)))
         env.close()
         self.env_steps += n_steps
-        rows["end"][-1] = True  # the batch cuts the running episode
+        columns = {"obs": steps.obs, "act": steps.act, "logp": np.array(logps)}
+        columns |= {"reward": steps.reward, "end": steps.end, "t": steps.t}
         dtypes = {"end": torch.bool, "t": torch.int64}
         batch = {}
-        for key, values in rows.items():
-            tensor = torch.as_tensor(np.array(values), dtype=dtypes.get(key, torch.float32))
+        for key, values in columns.items():
+            tensor = torch.as_tensor(values, dtype=dtypes.get(key, torch.float32))
             batch[key] = tensor.to(self.device).unsqueeze(0).unsqueeze(0)  # [1, 1, n, ...]
-        return batch, returns
+        return batch, steps.returns
 
     def update(self, batch: dict[str, torch.Tensor]) -> dict[str, float]:
         """One TRPO step on the batch: linear baseline, GAE, KL-bounded natural gradient."""

@@ -64,11 +64,11 @@ def test_adaptation_lowers_the_k_step_error_on_held_out_windows(algo):
     held_out = build(algo, "point2d-flip", settings, seed=1)
     rng = np.random.default_rng(5)
     low, high = held_out.task.action_low, held_out.task.action_high
-    (obs, act, next_obs), _, ends = collect_real(
+    steps = collect_real(
         held_out.task.make_env(), lambda _: rng.uniform(low, high), 1500, reset_seed=123
     )
     held_out.buffer.valid_fraction = 0.0  # every episode in the training split
-    held_out.buffer.add(obs, act, next_obs, ends, rng)
+    held_out.buffer.add(steps.obs, steps.act, steps.next_obs, steps.end, rng)
     algorithm.buffer = held_out.buffer
     before, after = algorithm.validation_losses(held_out.buffer.window_starts(12, validation=False))
     assert after < 0.5 * before, (before, after)

@@ -92,36 +92,46 @@ class ModelBasedConfig(RealDataConfig):
         )
 
 
-def collect_real(
-    env, act: Policy, n_steps: int, reset_seed: int
-) -> tuple[tuple[np.ndarray, np.ndarray, np.ndarray], list[float], np.ndarray]:
-    """``n_steps`` real steps with ``act(obs)``, resetting at episode ends (and calling
-    ``act.reset()`` there, if it has one).
+@dataclass(frozen=True)
+class RealSteps:
+    """What :func:`collect_real` collected: one row per real step, episodes back to back."""
 
-    Returns the transitions (obs, act, next_obs), the returns of the finished episodes and
-    a flag per transition that is True where an episode ends (terminated, truncated, or the
-    last transition collected).
-    """
+    obs: np.ndarray
+    act: np.ndarray
+    next_obs: np.ndarray
+    reward: np.ndarray
+    end: np.ndarray
+    """True where an episode ends (terminated, truncated, or the last step collected)."""
+    t: np.ndarray
+    """The step's index within its episode."""
+    returns: list[float]
+    """Returns of the episodes that finished."""
+
+
+def collect_real(env, act: Policy, n_steps: int, reset_seed: int) -> RealSteps:
+    """``n_steps`` real steps with ``act(obs)``, resetting at episode ends (and calling
+    ``act.reset()`` there, if it has one)."""
     obs, _ = env.reset(seed=reset_seed)
     if hasattr(act, "reset"):
         act.reset()
-    transitions, returns, episode_return, ends = [], [], 0.0, []
+    rows: dict[str, list] = {k: [] for k in ("obs", "act", "next_obs", "reward", "end", "t")}
+    returns, episode_return, t = [], 0.0, 0
     for _ in range(n_steps):
         action = act(obs)
         next_obs, reward, terminated, truncated, _ = env.step(action)
-        transitions.append((obs, action, next_obs))
-        ends.append(bool(terminated or truncated))
+        step = (obs, action, next_obs, reward, bool(terminated or truncated), t)
+        for key, value in zip(rows, step, strict=True):
+            rows[key].append(value)
         episode_return += float(reward)
-        obs = next_obs
+        obs, t = next_obs, t + 1
         if terminated or truncated:
             returns.append(episode_return)
-            episode_return = 0.0
+            episode_return, t = 0.0, 0
             obs, _ = env.reset()
             if hasattr(act, "reset"):
                 act.reset()
-    ends[-1] = True
-    arrays = tuple(np.array(x) for x in zip(*transitions, strict=True))
-    return arrays, returns, np.array(ends)
+    rows["end"][-1] = True
+    return RealSteps(**{k: np.array(v) for k, v in rows.items()}, returns=returns)
 
 
 class RealDataAlgorithm(Algorithm):
@@ -213,9 +223,7 @@ class RealDataAlgorithm(Algorithm):
         stream, and a resumed run evaluates with the same randomness."""
         return torch.Generator().manual_seed(self.seed * 7919 + self.env_steps)
 
-    def real_steps(
-        self, n_steps: int, act: Policy | None
-    ) -> tuple[tuple[np.ndarray, np.ndarray, np.ndarray], list[float], np.ndarray]:
+    def real_steps(self, n_steps: int, act: Policy | None) -> RealSteps:
         """``n_steps`` real steps with ``act`` (None: uniform random actions) on a fresh env,
         counted in ``env_steps``; what :func:`collect_real` returns."""
         if act is None:
@@ -231,9 +239,9 @@ class RealDataAlgorithm(Algorithm):
         """Real steps with ``act`` (None: uniform random actions) into the buffer, episode
         boundaries included where the buffer keeps them; the returns of the episodes that
         finished."""
-        (obs, actions, next_obs), returns, ends = self.real_steps(n_steps, act)
-        self.buffer.add(obs, actions, next_obs, ends, self.rng)
-        return returns
+        steps = self.real_steps(n_steps, act)
+        self.buffer.add(steps.obs, steps.act, steps.next_obs, steps.end, self.rng)
+        return steps.returns
 
     def state_dict(self) -> dict[str, Any]:
         return {
