@@ -25,6 +25,7 @@ import torch
 from stable_baselines3 import A2C, DDPG, PPO, SAC, TD3
 from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.callbacks import BaseCallback
+from stable_baselines3.common.logger import Logger
 from stable_baselines3.common.monitor import Monitor
 from stable_baselines3.common.noise import NormalActionNoise
 from stable_baselines3.common.off_policy_algorithm import OffPolicyAlgorithm
@@ -236,6 +237,9 @@ class SB3Algorithm(Algorithm):
         if normalize is not None:
             train_env = VecNormalize(DummyVecEnv([lambda: Monitor(env)]), **normalize)
         self.model = sb3_class("MlpPolicy", train_env, seed=seed, device=self.device, **kwargs)
+        # SB3's default logger writes nothing at verbose=0 but makes an empty /tmp/SB3-<time>
+        # directory at every learn(); the run logger is the record here.
+        self.model.set_logger(Logger(folder=None, output_formats=[]))
         self.normalizer: VecNormalize | None = self.model.get_vec_normalize_env()
         self.checkpoint_pending = False
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import tempfile
 
 import numpy as np
 import pytest
@@ -41,9 +42,13 @@ def rows(out):
 
 
 @pytest.mark.parametrize("algo", SB3_ALGOS)
-def test_sb3_algorithm_writes_a_valid_run_directory(tmp_path, algo):
+def test_sb3_algorithm_writes_a_valid_run_directory(tmp_path, monkeypatch, algo):
+    scratch = tmp_path / "tmp"  # SB3's default logger made a directory here at every learn()
+    scratch.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(scratch))
     out = tmp_path / algo
     assert run(out, algo, "halfcheetah", 1000, ["eval_every=500", "eval_episodes=2"]) == 0
+    assert list(scratch.iterdir()) == []
     table = rows(out)
     assert list(table[0])[: len(REQUIRED_COLUMNS)] == REQUIRED_COLUMNS
     assert [int(r["env_steps"]) for r in table] == [500, 1000]
