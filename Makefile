@@ -18,9 +18,12 @@ $(BIN)/.installed: pyproject.toml constraints.txt
 run: $(BIN)/.installed
 	$(BIN)/snakemake --cores $(CORES) --workflow-profile workflow/profiles/local
 
-## The default test suite (slow tests excluded).
+## The default test suite (slow tests excluded): the wall-time check alone on the machine first,
+## then the rest on every core (one worker per core; a module's tests stay on one worker, so
+## its module-scoped fixtures are built once).
 test: $(BIN)/.installed
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -m timing
+	$(BIN)/python -m pytest -q -n auto --dist loadscope --durations=15
 
 ## Learning evidence: every algorithm beats random actions on HalfCheetah (2 seeds each).
 test-learning: $(BIN)/.installed

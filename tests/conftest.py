@@ -1,12 +1,8 @@
 from __future__ import annotations
 
-import os
+import pytest
 
-# Tests run on the CPU with a fixed thread count so results are reproducible.
-os.environ.setdefault("CUDA_VISIBLE_DEVICES", "")
-
-
-import pytest  # noqa: E402
+# The CPU and one thread for every test process: tests/__init__.py.
 
 
 @pytest.fixture

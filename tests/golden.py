@@ -6,6 +6,10 @@ bit (tests/test_golden.py). The point2d cases are the determinism test's
 (tests/test_reliability.py); the hopper cases add a MuJoCo task with early terminations, the
 ensemble's noise and bias ablation and ME-TRPO's random model per imagined step.
 
+Fingerprints are recorded and checked on one torch thread (tests/__init__.py): with two they
+changed for 8 of the 19 cases, so fingerprints taken with the machine's default thread count
+held only on machines with as many cores.
+
 Record the fingerprints again only when a change of results is intended, and say why in the
 commit: ``python -m tests.golden --write``.
 """
