@@ -6,6 +6,7 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
 
+import numpy as np
 import torch
 
 from benchmark.logger import RunLogger
@@ -84,3 +85,37 @@ class Algorithm(ABC):
     @abstractmethod
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Restore what ``state_dict`` returned."""
+
+
+class SeededAlgorithm(Algorithm):
+    """An algorithm that draws from random streams of its own, seeded by the run's seed (a torch
+    generator and a numpy generator), and counts its iterations. Its checkpoint holds them with
+    the step count; a subclass adds its own entries to :meth:`state_dict` and restores them
+    after calling ``super().load_state_dict``."""
+
+    def __init__(
+        self,
+        task: Task,
+        config: AlgorithmConfig,
+        seed: int,
+        logger: RunLogger,
+        device: str | torch.device = "cpu",
+    ) -> None:
+        super().__init__(task, config, seed, logger, device)
+        self.generator = torch.Generator().manual_seed(seed)
+        self.rng = np.random.default_rng(seed)
+        self.iteration = 0
+
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "env_steps": self.env_steps,
+            "iteration": self.iteration,
+            "generator": self.generator.get_state(),
+            "rng": self.rng.bit_generator.state,
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.env_steps = int(state["env_steps"])
+        self.iteration = int(state["iteration"])
+        self.generator.set_state(state["generator"])
+        self.rng.bit_generator.state = state["rng"]

@@ -25,7 +25,7 @@ import numpy as np
 import torch
 
 from algorithms import register
-from algorithms.base import Algorithm, AlgorithmConfig
+from algorithms.base import AlgorithmConfig, SeededAlgorithm
 from algorithms.common.advantages import (
     discounted_returns,
     fit_linear_baseline,
@@ -69,7 +69,7 @@ class RllabTRPOConfig(AlgorithmConfig):
 
 
 @register("rllab_trpo")
-class RllabTRPO(Algorithm):
+class RllabTRPO(SeededAlgorithm):
     """Model-free TRPO as rllab ran it (linear feature baseline, whole-batch Fisher)."""
 
     Config = RllabTRPOConfig
@@ -86,9 +86,6 @@ class RllabTRPO(Algorithm):
 
     def __init__(self, task, config, seed, logger, device="cpu") -> None:
         super().__init__(task, config, seed, logger, device)
-        self.generator = torch.Generator().manual_seed(seed)
-        self.rng = np.random.default_rng(seed)
-        self.iteration = 0
         self.policy = GaussianMLPPolicy(
             task.obs_dim,
             task.act_dim,
@@ -202,17 +199,9 @@ class RllabTRPO(Algorithm):
             self.logger.checkpoint(self.env_steps, self.state_dict())
 
     def state_dict(self) -> dict[str, Any]:
-        return {
-            "env_steps": self.env_steps,
-            "iteration": self.iteration,
-            "policy": {k: v.detach().clone() for k, v in self.policy.state_dict().items()},
-            "generator": self.generator.get_state(),
-            "rng": self.rng.bit_generator.state,
-        }
+        policy = {k: v.detach().clone() for k, v in self.policy.state_dict().items()}
+        return {**super().state_dict(), "policy": policy}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.env_steps = int(state["env_steps"])
-        self.iteration = int(state["iteration"])
+        super().load_state_dict(state)
         self.policy.load_state_dict(state["policy"])
-        self.generator.set_state(state["generator"])
-        self.rng.bit_generator.state = state["rng"]

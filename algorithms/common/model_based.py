@@ -31,7 +31,7 @@ from typing import Any, Literal
 import numpy as np
 import torch
 
-from algorithms.base import Algorithm, AlgorithmConfig
+from algorithms.base import AlgorithmConfig, SeededAlgorithm
 from algorithms.common.buffer import TransitionBuffer
 from algorithms.common.ensemble import DynamicsEnsemble, EnsembleConfig
 from benchmark.config import param
@@ -134,7 +134,7 @@ def collect_real(env, act: Policy, n_steps: int, reset_seed: int) -> RealSteps:
     return RealSteps(**{k: np.array(v) for k, v in rows.items()}, returns=returns)
 
 
-class RealDataAlgorithm(Algorithm):
+class RealDataAlgorithm(SeededAlgorithm):
     """Base of the algorithms that alternate real-data collection and model fitting (MB-MPO,
     ME-TRPO, MB-MPC, GrBAL, ReBAL): the loop of the module docstring.
 
@@ -145,12 +145,6 @@ class RealDataAlgorithm(Algorithm):
 
     config: RealDataConfig
     buffer: TransitionBuffer
-
-    def __init__(self, task, config, seed, logger, device="cpu") -> None:
-        super().__init__(task, config, seed, logger, device)
-        self.generator = torch.Generator().manual_seed(seed)
-        self.rng = np.random.default_rng(seed)
-        self.iteration = 0
 
     # -- what an algorithm supplies ---------------------------------------------------------
 
@@ -244,20 +238,11 @@ class RealDataAlgorithm(Algorithm):
         return steps.returns
 
     def state_dict(self) -> dict[str, Any]:
-        return {
-            "env_steps": self.env_steps,
-            "iteration": self.iteration,
-            "buffer": self.buffer.state(),
-            "generator": self.generator.get_state(),
-            "rng": self.rng.bit_generator.state,
-        }
+        return {**super().state_dict(), "buffer": self.buffer.state()}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.env_steps = int(state["env_steps"])
-        self.iteration = int(state["iteration"])
+        super().load_state_dict(state)
         self.buffer.load_state(state["buffer"])
-        self.generator.set_state(state["generator"])
-        self.rng.bit_generator.state = state["rng"]
 
 
 def fit_ensemble(ensemble: DynamicsEnsemble, buffer: TransitionBuffer) -> dict[str, float]:
