@@ -133,7 +133,9 @@ def cmd_compare(args: argparse.Namespace) -> int:
     if args.task:
         table = table[table["task"].isin(args.task)]
     try:
-        comparison = compare(table, args.algos[0], args.algos[1], args.task, args.at)
+        comparison = compare(
+            table, args.algos[0], args.algos[1], args.task, args.at, metric=args.metric
+        )
     except ValueError as error:
         raise ConfigError(str(error)) from None
     if args.format == "csv":
@@ -330,6 +332,17 @@ def cmd_plan(args: argparse.Namespace) -> int:
     return 0
 
 
+def add_metric_option(parser: argparse.ArgumentParser) -> None:
+    """``--metric``: which progress column is the return (figures and comparisons)."""
+    parser.add_argument(
+        "--metric",
+        default="return_mean",
+        choices=["return_mean", "paper_return"],
+        help="return_mean (default): the deterministic evaluation; paper_return: what the "
+        "paper plotted (stochastic pre-update policy / training rollouts)",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="mbbench", description="Model-based meta-RL reproducibility benchmark"
@@ -407,6 +420,7 @@ def build_parser() -> argparse.ArgumentParser:
     p_cmp.add_argument("--algos", nargs=2, required=True, metavar=("A", "B"))
     p_cmp.add_argument("--task", nargs="+", help="tasks to compare (default: all shared)")
     p_cmp.add_argument("--at", type=float, help="compare at this many real steps (default: final)")
+    add_metric_option(p_cmp)
     p_cmp.add_argument(
         "--format",
         choices=["markdown", "csv", "json"],
@@ -423,13 +437,7 @@ def build_parser() -> argparse.ArgumentParser:
     p_fig.add_argument("--title")
     p_fig.add_argument("--note", help="a line under the figure (e.g. 'quick profile: ...')")
     p_fig.add_argument("--per-seed", action="store_true", help="one line per seed (Fig. 4)")
-    p_fig.add_argument(
-        "--metric",
-        default="return_mean",
-        choices=["return_mean", "paper_return"],
-        help="return_mean (default): the deterministic evaluation; paper_return: what the "
-        "paper plotted (stochastic pre-update policy / training rollouts)",
-    )
+    add_metric_option(p_fig)
     p_fig.add_argument(
         "--published",
         action="store_true",

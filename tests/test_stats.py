@@ -115,3 +115,19 @@ def test_compare_writes_full_precision_csv_and_json(tmp_path, capsys):
     )
     row = frame[(frame["scope"] == "task") & (frame["task"] == "t1")].iloc[0]
     assert row["mean_a"] == pytest.approx(first.mean_a, rel=1e-15)
+
+
+def test_compare_on_the_papers_metric_reads_that_column(tmp_path, capsys):
+    """--metric paper_return compares the paper's metric: here it ranks b above a, the
+    opposite of the deterministic evaluation, and the report says which column it used."""
+    table = curve_table()
+    table["paper_return"] = -table["return_mean"]
+    deterministic = S.compare(table, "a", "b", ["t1"], None)
+    paper = S.compare(table, "a", "b", ["t1"], None, metric="paper_return")
+    assert deterministic.tasks[0].diff > 0 > paper.tasks[0].diff
+    assert paper.tasks[0].diff == pytest.approx(-deterministic.tasks[0].diff)
+    path = tmp_path / "runs.csv"
+    table.to_csv(path, index=False)
+    args = ["compare", str(path), "--algos", "a", "b", "--task", "t1", "--metric", "paper_return"]
+    assert main(args) == 0
+    assert "a vs b, final return (paper_return)" in capsys.readouterr().out

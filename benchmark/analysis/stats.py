@@ -31,30 +31,38 @@ def model_free_algorithms() -> list[str]:
 BOOTSTRAP_SEED = 0
 
 
-def return_at(curve: pd.DataFrame, at: float | None) -> float:
-    """A run's evaluation return at ``at`` real steps (linear interpolation between
-    evaluation points), or its final return when ``at`` is None. NaN if the run did not get
-    that far."""
-    curve = curve.dropna(subset=["env_steps", "return_mean"]).sort_values("env_steps")
+def return_at(curve: pd.DataFrame, at: float | None, metric: str = "return_mean") -> float:
+    """A run's evaluation return (the progress column ``metric``) at ``at`` real steps (linear
+    interpolation between evaluation points), or its final return when ``at`` is None. NaN if
+    the run did not get that far or never logged ``metric``."""
+    if metric not in curve.columns:
+        return float("nan")
+    curve = curve.dropna(subset=["env_steps", metric]).sort_values("env_steps")
     if curve.empty:
         return float("nan")
     if at is None:
-        return float(curve["return_mean"].iloc[-1])
+        return float(curve[metric].iloc[-1])
     steps = curve["env_steps"].to_numpy(float)
     if at > steps[-1] or at < steps[0]:
         return float("nan")
-    return float(np.interp(at, steps, curve["return_mean"].to_numpy(float)))
+    return float(np.interp(at, steps, curve[metric].to_numpy(float)))
 
 
 def score_arrays(
-    table: pd.DataFrame, algo: str, tasks: list[str] | None = None, at: float | None = None
+    table: pd.DataFrame,
+    algo: str,
+    tasks: list[str] | None = None,
+    at: float | None = None,
+    metric: str = "return_mean",
 ) -> ScoreArrays:
-    """One score per finished run of ``algo``, per task, from the aggregated table."""
+    """One score per finished run of ``algo``, per task, from the aggregated table: the
+    progress column ``metric`` (the deterministic evaluation by default) at ``at`` steps or at
+    the end."""
     done = table[(table["algo"] == algo) & (table["status"] == "done")]
     scores: ScoreArrays = {}
     for task in tasks or sorted(done["task"].unique()):
         runs = done[done["task"] == task]
-        values = [return_at(group, at) for _, group in runs.groupby("run_dir")]
+        values = [return_at(group, at, metric) for _, group in runs.groupby("run_dir")]
         scores[task] = np.array([v for v in values if np.isfinite(v)])
     return scores
 
@@ -151,16 +159,18 @@ def aggregate_with_ci(
 
 
 def normalization_bounds(
-    table: pd.DataFrame, tasks: list[str]
+    table: pd.DataFrame, tasks: list[str], metric: str = "return_mean"
 ) -> tuple[dict[str, float], dict[str, float]]:
     """Per task: the random policy's mean final return (0) and the best model-free
-    algorithm's mean final return (1), from the runs in the table."""
+    algorithm's mean final return (1), from the runs in the table (column ``metric``)."""
     low, high = {}, {}
     model_free = model_free_algorithms()
     for task in tasks:
-        rnd = score_arrays(table, "random", [task])[task]
+        rnd = score_arrays(table, "random", [task], metric=metric)[task]
         best = [
-            s.mean() for algo in model_free if len(s := score_arrays(table, algo, [task])[task])
+            s.mean()
+            for algo in model_free
+            if len(s := score_arrays(table, algo, [task], metric=metric)[task])
         ]
         if not len(rnd) or not best:
             raise ValueError(
@@ -185,11 +195,14 @@ class Comparison:
     """Per algorithm and statistic (IQM, mean) of normalized scores: estimate, CI."""
     aggregates_skipped: str | None
     """Why there are no aggregates (no random or model-free runs to normalize with)."""
+    metric: str = "return_mean"
+    """The progress column compared."""
     bootstrap: str = f"2000 resamples, seed {BOOTSTRAP_SEED} (stratified by task for aggregates)"
 
     def records(self) -> list[dict[str, float | int | str | None]]:
         """One flat record per task comparison and per aggregate (CSV/JSON rows)."""
         common = {"algo_a": self.algo_a, "algo_b": self.algo_b, "at": self.at}
+        common["metric"] = self.metric
         rows: list[dict[str, float | int | str | None]] = []
         for c in self.tasks:
             fields = {k: v for k, v in asdict(c).items() if k != "diff_ci"}
@@ -208,12 +221,18 @@ class Comparison:
 
 
 def compare(
-    table: pd.DataFrame, algo_a: str, algo_b: str, tasks: list[str] | None, at: float | None
+    table: pd.DataFrame,
+    algo_a: str,
+    algo_b: str,
+    tasks: list[str] | None,
+    at: float | None,
+    metric: str = "return_mean",
 ) -> Comparison:
     """Per task: A against B (difference with bootstrap CI, Welch, Mann-Whitney, P(A>B));
     across tasks, where random and model-free runs allow normalizing: IQM and mean with
-    stratified bootstrap CIs."""
-    a, b = score_arrays(table, algo_a, tasks, at), score_arrays(table, algo_b, tasks, at)
+    stratified bootstrap CIs. Scores are the progress column ``metric``."""
+    a = score_arrays(table, algo_a, tasks, at, metric)
+    b = score_arrays(table, algo_b, tasks, at, metric)
     common = [
         t for t in (tasks or sorted(set(a) & set(b))) if len(a.get(t, [])) and len(b.get(t, []))
     ]
@@ -221,9 +240,9 @@ def compare(
         raise ValueError(f"no task has finished runs of both {algo_a} and {algo_b}")
     pairs = [compare_task(task, a[task], b[task]) for task in common]
     try:
-        low, high = normalization_bounds(table, common)
+        low, high = normalization_bounds(table, common, metric)
     except ValueError as error:
-        return Comparison(algo_a, algo_b, at, pairs, [], str(error))
+        return Comparison(algo_a, algo_b, at, pairs, [], str(error), metric)
     aggregates: list[dict[str, float | str]] = []
     for name, scores in ((algo_a, a), (algo_b, b)):
         normalized = normalize({t: scores[t] for t in common}, low, high)
@@ -239,13 +258,15 @@ def compare(
                     "n_tasks": len(common),
                 }
             )
-    return Comparison(algo_a, algo_b, at, pairs, aggregates, None)
+    return Comparison(algo_a, algo_b, at, pairs, aggregates, None, metric)
 
 
 def format_comparison(comparison: Comparison) -> str:
     """The Markdown report printed by ``mbbench compare`` (rounded for reading)."""
     at = comparison.at
     where = f"at {at:g} steps" if at is not None else "final return"
+    if comparison.metric != "return_mean":
+        where += f" ({comparison.metric})"
     lines = [
         f"{comparison.algo_a} vs {comparison.algo_b}, {where}",
         "",
