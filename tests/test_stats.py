@@ -131,3 +131,21 @@ def test_compare_on_the_papers_metric_reads_that_column(tmp_path, capsys):
     args = ["compare", str(path), "--algos", "a", "b", "--task", "t1", "--metric", "paper_return"]
     assert main(args) == 0
     assert "a vs b, final return (paper_return)" in capsys.readouterr().out
+
+
+def test_compare_reports_each_sides_run_cost(tmp_path, capsys):
+    """The cost of a run is its wall_time_s at the compared point: a's runs take twice as
+    long as b's here, so the ratio is 2, at the end and at a step interpolated between points."""
+    table = curve_table()
+    per_step = table["algo"].map({"a": 2.0, "b": 1.0, "random": 0.1, "ppo": 0.5})
+    table["wall_time_s"] = per_step * table["env_steps"]
+    final = S.compare(table, "a", "b", ["t1"], None).tasks[0]
+    assert (final.run_seconds_a, final.run_seconds_b, final.cost_ratio) == (4000.0, 2000.0, 2.0)
+    midway = S.compare(table, "a", "b", ["t1"], 1500).tasks[0]
+    assert midway.run_seconds_a == pytest.approx(3000.0) and midway.cost_ratio == pytest.approx(2)
+    # Runs that never logged their wall time have no cost, and the report leaves it out.
+    assert np.isnan(S.compare(curve_table(), "a", "b", ["t1"], None).tasks[0].cost_ratio)
+    path = tmp_path / "runs.csv"
+    table.to_csv(path, index=False)
+    assert main(["compare", str(path), "--algos", "a", "b", "--task", "t1"]) == 0
+    assert "| t1 | 1.11 | 0.56 | 2.00 |" in capsys.readouterr().out

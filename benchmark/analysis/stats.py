@@ -11,7 +11,7 @@ pandas 3). Every bootstrap uses a fixed seed, so the output is reproducible.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 import numpy as np
 import pandas as pd
@@ -101,6 +101,18 @@ class PairComparison:
     mannwhitney_u: float
     mannwhitney_p: float
     prob_improvement: float
+    run_seconds_a: float = float("nan")
+    """Mean wall-clock seconds of A's runs to the compared point (``wall_time_s``): what a
+    run cost, measured, so other work on the machine inflates it. NaN if not logged."""
+    run_seconds_b: float = float("nan")
+    """The same for B."""
+
+    @property
+    def cost_ratio(self) -> float:
+        """A's cost over B's (run seconds); NaN where either is unknown."""
+        if not (self.run_seconds_b > 0):
+            return float("nan")
+        return self.run_seconds_a / self.run_seconds_b
 
 
 def compare_task(task: str, a: np.ndarray, b: np.ndarray) -> PairComparison:
@@ -213,11 +225,16 @@ class Comparison:
                     **fields,
                     "diff_ci_low": c.diff_ci[0],
                     "diff_ci_high": c.diff_ci[1],
+                    "cost_ratio": c.cost_ratio,
                 }
             )
         for agg in self.aggregates:
             rows.append({"scope": "aggregate", **common, **agg})
         return rows
+
+
+def _mean_or_nan(x: np.ndarray) -> float:
+    return float(x.mean()) if len(x) else float("nan")
 
 
 def compare(
@@ -230,7 +247,8 @@ def compare(
 ) -> Comparison:
     """Per task: A against B (difference with bootstrap CI, Welch, Mann-Whitney, P(A>B));
     across tasks, where random and model-free runs allow normalizing: IQM and mean with
-    stratified bootstrap CIs. Scores are the progress column ``metric``."""
+    stratified bootstrap CIs. Scores are the progress column ``metric``. Each task's
+    comparison also carries the runs' mean cost (wall-clock seconds to the compared point)."""
     a = score_arrays(table, algo_a, tasks, at, metric)
     b = score_arrays(table, algo_b, tasks, at, metric)
     common = [
@@ -238,7 +256,16 @@ def compare(
     ]
     if not common:
         raise ValueError(f"no task has finished runs of both {algo_a} and {algo_b}")
-    pairs = [compare_task(task, a[task], b[task]) for task in common]
+    seconds_a = score_arrays(table, algo_a, common, at, "wall_time_s")
+    seconds_b = score_arrays(table, algo_b, common, at, "wall_time_s")
+    pairs = [
+        replace(
+            compare_task(task, a[task], b[task]),
+            run_seconds_a=_mean_or_nan(seconds_a[task]),
+            run_seconds_b=_mean_or_nan(seconds_b[task]),
+        )
+        for task in common
+    ]
     try:
         low, high = normalization_bounds(table, common, metric)
     except ValueError as error:
@@ -280,6 +307,21 @@ def format_comparison(comparison: Comparison) -> str:
             f"{c.welch_t:.2f} ({c.welch_p:.3g}) | {c.mannwhitney_u:.1f} ({c.mannwhitney_p:.3g}) | "
             f"{c.prob_improvement:.2f} |"
         )
+    costed = [c for c in comparison.tasks if np.isfinite(c.cost_ratio)]
+    if costed:
+        lines += [
+            "",
+            "Cost: mean wall-clock hours per run to that point (wall_time_s; measured, so other",
+            "work on the machine inflates it):",
+            "",
+            "| task | hours A | hours B | A/B |",
+            "| --- | --- | --- | --- |",
+        ]
+        lines += [
+            f"| {c.task} | {c.run_seconds_a / 3600:.2f} | {c.run_seconds_b / 3600:.2f} | "
+            f"{c.cost_ratio:.2f} |"
+            for c in costed
+        ]
     if comparison.aggregates_skipped:
         lines += ["", f"Across tasks: not computed ({comparison.aggregates_skipped})."]
         return "\n".join(lines)
