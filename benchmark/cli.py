@@ -228,16 +228,21 @@ def cmd_tables(args: argparse.Namespace) -> int:
     horizons = dict(item.split("=") for item in args.horizon or [])
     horizons = {k: int(v) for k, v in horizons.items()}
     final = tables.final_returns(table, horizons)
+    # The profile's note heads each table as it labels each figure (a variant says so).
+    profile = f"{args.note.strip()}\n\n" if args.note and args.note.strip() else ""
+    fit = "model_fit: how the dynamics models were fitted (stopping rule, epoch cap per fit)."
     note = tables.not_available_note()
     written = tables.write_table(
-        final, out / "final_returns", f"Final evaluation return, mean ± std over seeds. {note}"
+        final,
+        out / "final_returns",
+        f"{profile}Final evaluation return, mean ± std over seeds. {fit} {note}".rstrip(),
     )
     needed = tables.samples_needed(table, args.fraction)
     written += tables.write_table(
         needed,
         out / "samples_needed",
-        f"Real steps to close {args.fraction:.0%} of the gap between the random policy and "
-        "the best model-free final return.",
+        f"{profile}Real steps to close {args.fraction:.0%} of the gap between the random policy "
+        f"and the best model-free final return. {fit}",
     )
     print("\n".join(map(str, written)))
     return 0
@@ -462,6 +467,7 @@ def build_parser() -> argparse.ArgumentParser:
     p_tab.add_argument("--out", required=True, help="output folder")
     p_tab.add_argument("--fraction", type=float, default=0.9, help="of the best model-free return")
     p_tab.add_argument("--horizon", action="append", metavar="EXPERIMENT=H", help="for matching")
+    p_tab.add_argument("--note", help="a line above each table (e.g. the profile's variant)")
     p_tab.set_defaults(func=cmd_tables)
 
     p_cla = sub.add_parser(

@@ -246,3 +246,54 @@ def test_published_points_are_those_of_the_same_setting(results, tmp_path, monke
     ax = next(a for a in drawn["fig"].axes if a.get_title().startswith("halfcheetah"))
     stars = [line for line in ax.get_lines() if line.get_marker() in plots.PUBLISHED_MARKERS]
     assert sorted(float(line.get_ydata()[0]) for line in stars) == [520.0, 550.0]
+
+
+def test_tables_label_each_rows_model_fit_and_carry_the_profile_note(tmp_path):
+    """A variant fit (the patience rule, a 10-epoch cap) is named in the rows of its runs,
+    read from each run's recorded settings; model-free rows have none; the profile's note
+    heads both tables; an aggregated runs.csv read back gives the same labels."""
+    from benchmark.analysis.aggregate import model_fit_label
+    from benchmark.cli import main
+
+    root = tmp_path / "runs"
+    fits = {
+        "mbmpo_official": {"model_max_epochs": 500, "model_early_stopping": "official"},
+        "mbmpo_patience": {
+            "model_max_epochs": 500,
+            "model_early_stopping": "patience",
+            "model_patience": 5,
+            "model_min_improvement": 0.01,
+        },
+        "mbmpo_epochs10": {"model_max_epochs": 10, "model_early_stopping": "official"},
+        "ppo": {"n_steps": 2048},
+    }
+    for label, settings in fits.items():
+        algorithm = "ppo" if label == "ppo" else "mbmpo"
+        for seed in range(2):
+            write_run(root, "e", "halfcheetah", label, seed, [(1000, 0.0), (2000, 5.0 + seed)])
+            run = RunDir(layout.run_dir(root, "e", "halfcheetah", label, seed))
+            config = {"algo": algorithm, "task": "halfcheetah", "seed": seed, "steps": 2000}
+            run.write_config({**config, "algorithm": settings})
+    expected = {
+        "mbmpo_official": "official, <=500 epochs",
+        "mbmpo_patience": "patience 5 / 1%, <=500 epochs",
+        "mbmpo_epochs10": "official, <=10 epochs",
+        "ppo": "",
+    }
+    assert {label: model_fit_label(s) for label, s in fits.items()} == expected
+    assert model_fit_label({"model_max_epochs": 100}) == "<=100 epochs"  # GrBAL: no rule key
+    table = aggregate(root, warn=False)
+    csv_path = tmp_path / "runs.csv"
+    table.to_csv(csv_path, index=False)
+    for source in (table, pd.read_csv(csv_path)):
+        final = tables.final_returns(source).set_index("algo")
+        assert final["model_fit"].to_dict() == expected
+    out = tmp_path / "tables"
+    note = "Claims profile: the patience fit rule (a labelled variant)."
+    assert main(["tables", str(csv_path), "--out", str(out), "--note", note]) == 0
+    for name in ("final_returns.md", "samples_needed.md"):
+        text = (out / name).read_text()
+        assert text.startswith(note) and "| model_fit |" in text
+    assert "| mbmpo_patience | patience 5 / 1%, <=500 epochs |" in (
+        out / "samples_needed.md"
+    ).read_text().replace("| e | halfcheetah ", "")

@@ -24,10 +24,28 @@ ID_COLUMNS = [
     "horizon",
     "status",
     "error",
+    "model_fit",
     "run_dir",
 ]
 """``algo`` is the run's label (its directory in results/runs/<experiment>/<task>/<label>/,
-e.g. ``mbmpo_bias0.5``); ``algorithm`` the registered algorithm it ran."""
+e.g. ``mbmpo_bias0.5``); ``algorithm`` the registered algorithm it ran; ``model_fit`` how its
+dynamics models were fitted (:func:`model_fit_label`; '' for a model-free run)."""
+
+
+def model_fit_label(algorithm_config: dict) -> str:
+    """How a run fitted its dynamics models, from its recorded algorithm settings: the
+    stopping rule and the epoch cap per fit, e.g. 'official, <=500 epochs' or 'patience 5 /
+    1%, <=500 epochs'. Tables carry it so that a variant fit is labelled wherever its
+    returns appear; '' for an algorithm without a model fit."""
+    if "model_max_epochs" not in algorithm_config:
+        return ""
+    cap = f"<={int(algorithm_config['model_max_epochs'])} epochs"
+    rule = algorithm_config.get("model_early_stopping")
+    if rule == "patience":
+        patience = int(algorithm_config.get("model_patience", 0))
+        gain = float(algorithm_config.get("model_min_improvement", 0.0))
+        rule = f"patience {patience} / {gain:.0%}"
+    return f"{rule}, {cap}" if rule else cap
 
 
 def find_runs(root: str | Path) -> list[RunDir]:
@@ -54,6 +72,7 @@ def aggregate(root: str | Path, warn: bool = True) -> pd.DataFrame:
                 "horizon": meta.get("horizon", ""),  # older runs did not record it
                 "status": meta.get("status", "unknown"),
                 "error": meta.get("error") or "",
+                "model_fit": model_fit_label(config.get("algorithm") or {}),
             }
             rows = read_progress(run.progress_path) if run.progress_path.exists() else []
         except (RunDirError, KeyError, ValueError, OSError) as error:

@@ -55,6 +55,16 @@ def _horizon(value: object) -> int | None:
         return None
 
 
+def _text(value: object) -> str:
+    """A text cell of the aggregated table ('' where a CSV read it back as NaN)."""
+    return "" if value is None or (isinstance(value, float) and np.isnan(value)) else str(value)
+
+
+def _model_fits(runs: pd.DataFrame) -> str:
+    """The model-fit labels of a group of runs (one, unless runs of one label differ)."""
+    return "; ".join(sorted(set(runs["model_fit"]) - {""}))
+
+
 def published_returns() -> pd.DataFrame:
     """The published numbers shipped with the suite (sources in their first column)."""
     with resources.files("benchmark.reference").joinpath("published_returns.csv").open() as f:
@@ -77,6 +87,7 @@ def run_summaries(table: pd.DataFrame) -> pd.DataFrame:
                 "final_steps": int(curve["env_steps"].max()),
                 "horizon": _horizon(first.get("horizon")),
                 "final_return": return_at(curve, None),
+                "model_fit": _text(first.get("model_fit")),
                 "run_dir": run_dir,
             }
         )
@@ -154,6 +165,7 @@ def final_returns(table: pd.DataFrame, horizons: dict[str, int] | None = None) -
                 "experiment": experiment,
                 "task": task,
                 "algo": algo,
+                "model_fit": _model_fits(group),
                 "seeds": len(group),
                 "steps": steps,
                 "return_mean": group["final_return"].mean(),
@@ -209,6 +221,7 @@ def samples_needed(table: pd.DataFrame, fraction: float = 0.9) -> pd.DataFrame:
                     "experiment": experiment,
                     "task": task,
                     "algo": algo,
+                    "model_fit": _model_fits(algo_runs),
                     "target": f"random {floor:.1f} + {fraction:.0%} of the way to "
                     f"{best_algo}'s {best:.1f} = {level:.1f}",
                     "runs_reaching": f"{len(reached)}/{len(needed)}",

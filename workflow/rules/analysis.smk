@@ -81,10 +81,12 @@ rule tables:
             for e, s in config["experiments"].items()
             if "horizon" in s.get("set", {})
         ),
+        note=shlex.quote(config.get("note", "")),
     log:
         f"{RESULTS}/logs/tables.log",
     shell:
-        "{params.mbbench} tables {input} --out {params.out} {params.horizons} > {log} 2>&1"
+        "{params.mbbench} tables {input} --out {params.out} {params.horizons}"
+        " --note {params.note} > {log} 2>&1"
 
 
 def claims_plasticity_run():
