@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+import yaml
 
 REPO = Path(__file__).resolve().parents[1]
 SNAKEMAKE = Path(sys.executable).parent / "snakemake"
@@ -65,7 +66,14 @@ def test_smoke_workflow_produces_every_figure_and_table(smoke):
     assert set(table["status"]) == {"done"}
     assert set(table["algo"]) == {"random", "ppo", "mbmpo", "mbmpc"}
     report = (smoke / "results/report.md").read_text()
-    assert "figures/smoke.png" in report and "| smoke | point2d | mbmpo | 2 |" in report
+    assert "figures/smoke.png" in report
+    # Rows name how their models were fitted (model-free rows: nothing); the profile's note
+    # heads every table as it does the figures.
+    assert re.search(r"\| smoke \| point2d \| mbmpo \| official, <=\d+ epochs \| 2 \|", report)
+    assert "| smoke | point2d | ppo |  | 2 |" in report
+    note = yaml.safe_load((smoke / "workflow/config/smoke.yaml").read_text())["note"]
+    for name in ("final_returns.md", "samples_needed.md"):
+        assert (smoke / "results/tables" / name).read_text().startswith(note)
     # Every claim has a row; C5 is judged on the plasticity run's grid; the others look for
     # their experiments (fig1, fig3, fig4, adaptation) and say which runs they need.
     verdicts = pd.read_csv(smoke / "results/claims.csv")
