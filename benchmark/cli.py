@@ -292,6 +292,8 @@ def cmd_perf(args: argparse.Namespace) -> int:
         print(f"patience_epochs: {rates.patience_epochs:.1f}")
         print(f"rates written to {out}")
         return 0
+    if args.check:
+        return _check_costs(args.check, args.rates)
     if args.target == "ensemble":
         perf.perf_ensemble(task_name=args.task or "halfcheetah")
         return 0
@@ -302,6 +304,33 @@ def cmd_perf(args: argparse.Namespace) -> int:
     if perf_fn is None:
         raise ConfigError(f"no perf measurement for algorithm {args.algo!r}")
     perf_fn(task_name=args.task or "halfcheetah", overrides=parse_assignments(args.set or []))
+    return 0
+
+
+def _check_costs(results: str, rates_file: str | None) -> int:
+    """``mbbench perf --check``: every model-based run under ``results`` that logged each
+    iteration, measured against the cost model; the others are listed with the reason."""
+    from pathlib import Path
+
+    from benchmark.analysis.aggregate import find_runs
+    from benchmark.cost import RATES_FILE, Rates, check_run, format_checks
+
+    root = Path(results)
+    if not root.is_dir():
+        raise ConfigError(f"{root}: no such results folder")
+    rates = Rates.load(rates_file or RATES_FILE)
+    checks, skipped = [], []
+    for run in find_runs(root):
+        try:
+            checks.append(check_run(run.path, rates))
+        except (ValueError, RunDirError, ConfigError) as error:
+            skipped.append(f"{os.path.relpath(run.path, root)}: {error}")
+    print(f"rates: {rates.machine or 'unknown machine'}")
+    if skipped:
+        print("not checked:\n" + "\n".join(f"- {line}" for line in skipped))
+    if not checks:
+        raise ConfigError(f"{root}: no model-based run that logged every iteration")
+    print(format_checks(checks, root))
     return 0
 
 
@@ -503,6 +532,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="measure this machine's cost rates (a few minutes) for `mbbench plan`",
     )
     p_perf.add_argument("--out", help="--calibrate: rates file (default: the shipped one)")
+    p_perf.add_argument(
+        "--check",
+        metavar="RESULTS",
+        help="hold the finished model-based runs under RESULTS against the cost model",
+    )
+    p_perf.add_argument("--rates", help="--check: rates file (default: the shipped one)")
     p_perf.set_defaults(func=cmd_perf)
 
     p_plan = sub.add_parser("plan", help="projected core-hours and wall time of a profile")

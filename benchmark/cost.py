@@ -30,6 +30,7 @@ SB3 baselines, GrBAL, ReBAL, random) are projected from ``seconds_per_1000_steps
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -387,3 +388,129 @@ def memory_mb(peak_transitions: int, obs_dim: int, act_dim: int) -> int:
     (obs, action, next obs as float32), held twice while a checkpoint is written."""
     per_transition = 4 * (2 * obs_dim + act_dim)
     return 2000 + 2 * peak_transitions * per_transition // 10**6
+
+
+PHASE_COLUMNS = ("time_collect_s", "time_fit_s", "time_imagine_s", "time_meta_s", "time_eval_s")
+"""The progress.csv columns of a model-based iteration's phases (``Iteration.columns``)."""
+
+
+@dataclass
+class RunCheck:
+    """A finished (or partly run) job's measured seconds next to the cost model's."""
+
+    run_dir: str
+    iterations: int
+    """Iterations compared (every one logged a progress row)."""
+    measured: dict[str, float]
+    """Phase column (and 'overhead', 'total') -> measured seconds, summed over iterations."""
+    projected: dict[str, float]
+    """The same keys, projected from the rates with the epochs the run's fits really ran."""
+    projected_at_cap: float
+    """What ``mbbench plan`` projects for these iterations (official fits at the epoch cap,
+    patience fits at the calibrated mean): the figure the scheduler requests are built on."""
+    mean_epochs: float
+    """Mean epochs per fit the run logged."""
+
+
+def check_run(run_dir: str | Path, rates: Rates) -> RunCheck:
+    """Hold a model-based run's logged phase times against the cost model, iteration by
+    iteration: the schedule replayed from its recorded config, each fit charged the epochs
+    it logged. The run must have logged every iteration (``eval_every`` no larger than an
+    iteration's real steps), else there is no per-iteration time to compare."""
+    from benchmark.run import resolve_recorded
+    from benchmark.rundir import RunDir, read_progress
+
+    run = RunDir(run_dir)
+    config = run.read_config()
+    if not has_schedule(config["algo"]):
+        raise ValueError(f"{run.path}: {config['algo']} has no schedule model")
+    rows = read_progress(run.progress_path) if run.progress_path.exists() else []
+    resolved = resolve_recorded(config)
+    cfg = resolved.algorithm_config
+    schedule = job_work(
+        config["algo"],
+        cfg,
+        resolved.run_config,
+        resolved.task,
+        config["steps"],
+        rates.patience_epochs,
+    )
+    steps_at, done = [], 0
+    for it in schedule:
+        done += int(it.collect["env_steps"])
+        steps_at.append(done)
+    logged = [int(float(r["env_steps"])) for r in rows]
+    if not rows or logged != steps_at[: len(rows)]:
+        raise ValueError(
+            f"{run.path}: its progress rows (at {logged[:4]}... steps) are not one per "
+            f"iteration (at {steps_at[:4]}...): evaluate every iteration to check it"
+        )
+    schedule = schedule[: len(rows)]
+    planned = (
+        min(cfg.model_max_epochs, rates.patience_epochs)
+        if (cfg.model_early_stopping == "patience")
+        else cfg.model_max_epochs
+    )
+    measured = dict.fromkeys([*PHASE_COLUMNS, "overhead", "total"], 0.0)
+    projected = dict(measured)
+    for it, row in zip(schedule, rows, strict=True):
+        epochs = float(row.get("model_epochs") or planned)
+        fit_units = {u: a * epochs / planned for u, a in it.fit.items()}
+        for column, units in it.columns().items():
+            if column == "time_fit_s":
+                units = fit_units
+            measured[column] += float(row.get(column) or 0.0)
+            projected[column] += seconds(units, rates)
+        projected["overhead"] += rates.seconds_per.get("iterations", 0.0)
+    measured["total"] = float(rows[-1]["wall_time_s"])
+    measured["overhead"] = measured["total"] - sum(measured[c] for c in PHASE_COLUMNS)
+    projected["total"] = sum(projected[c] for c in (*PHASE_COLUMNS, "overhead"))
+    mean_epochs = sum(float(r.get("model_epochs") or 0.0) for r in rows) / len(rows)
+    return RunCheck(
+        str(run.path),
+        len(rows),
+        measured,
+        projected,
+        seconds(total_units(schedule), rates),
+        mean_epochs,
+    )
+
+
+def format_checks(checks: list[RunCheck], root: str | Path = ".") -> str:
+    """Markdown: per run, each phase's measured / projected seconds, and the totals."""
+    names = [c.removeprefix("time_").removesuffix("_s") for c in PHASE_COLUMNS]
+    head = ["run", "iterations", "epochs per fit", *names, "overhead", "total"]
+    lines = [
+        "Measured / projected seconds per phase (projected with the epochs each fit ran):",
+        "",
+        "| " + " | ".join(head) + " |",
+        "| " + " | ".join("---" for _ in head) + " |",
+    ]
+    for c in checks:
+        cells = [
+            f"{c.measured[k]:.0f} / {c.projected[k]:.0f} ({_ratio(c.measured[k], c.projected[k])})"
+            for k in (*PHASE_COLUMNS, "overhead", "total")
+        ]
+        run = os.path.relpath(c.run_dir, root)
+        lines.append(
+            f"| {run} | {c.iterations} | {c.mean_epochs:.1f} | " + " | ".join(cells) + " |"
+        )
+    lines += [
+        "",
+        "| run | measured h | projected h (epochs run) | projected h (plan: epoch cap) |",
+        "| --- | --- | --- | --- |",
+    ]
+    for c in checks:
+        run = os.path.relpath(c.run_dir, root)
+        lines.append(
+            f"| {run} | {c.measured['total'] / 3600:.2f} | {c.projected['total'] / 3600:.2f} | "
+            f"{c.projected_at_cap / 3600:.2f} |"
+        )
+    measured = sum(c.measured["total"] for c in checks)
+    projected = sum(c.projected["total"] for c in checks)
+    lines += ["", f"measured_over_projected={measured / projected:.3f} runs={len(checks)}"]
+    return "\n".join(lines)
+
+
+def _ratio(measured: float, projected: float) -> str:
+    return f"{measured / projected:.2f}" if projected > 0 else "–"

@@ -181,6 +181,17 @@ def check_run_dir(run_dir: RunDir, config: dict[str, Any]) -> str:
     return "new"
 
 
+def resolve_recorded(config: dict[str, Any]) -> ResolvedRun:
+    """A run resolved again from the settings its config.yaml recorded (every value
+    explicit, so later changes of defaults or presets do not alter it)."""
+    overrides = {
+        **{f"algo.{k}": v for k, v in config["algorithm"].items()},
+        **{f"run.{k}": v for k, v in config["run"].items()},
+        **{f"env.{k}": v for k, v in config["env"].items()},
+    }
+    return resolve_run(config["algo"], config["task"], config["seed"], config["steps"], overrides)
+
+
 def load_run_algorithm(run_dir: str | Path) -> Algorithm:
     """Rebuild a run's algorithm from its config.yaml and load its checkpoint (for analysis
     of a trained agent); its logger evaluates and records nothing."""
@@ -189,14 +200,7 @@ def load_run_algorithm(run_dir: str | Path) -> Algorithm:
     checkpoint = run.load_checkpoint()
     if checkpoint is None:
         raise RunDirError(f"{run.path}: no checkpoint to analyse")
-    overrides = {
-        **{f"algo.{k}": v for k, v in config["algorithm"].items()},
-        **{f"run.{k}": v for k, v in config["run"].items()},
-        **{f"env.{k}": v for k, v in config["env"].items()},
-    }
-    resolved = resolve_run(
-        config["algo"], config["task"], config["seed"], config["steps"], overrides
-    )
+    resolved = resolve_recorded(config)
     algorithm = resolved.algorithm_cls(
         resolved.task, resolved.algorithm_config, config["seed"], NullLogger()
     )

@@ -7,6 +7,7 @@ import pytest
 
 from benchmark.cli import main
 from benchmark.cost import (
+    UNITS,
     Rates,
     calibrate_machine,
     job_work,
@@ -193,3 +194,63 @@ def test_the_claims_profile_fits_a_day_on_32_cores(capsys):
     assert wall <= 24.0, out[-1]
     experiments = {line.split(":")[0] for line in out[1:-1]}
     assert {"fig1", "fig2", "fig3", "fig4", "adaptation"} <= experiments
+
+
+def test_check_holds_a_logged_run_against_the_model_with_the_epochs_it_ran(tmp_path, capsys):
+    """A run directory whose logged phase times are known multiples of the model's: fits
+    are charged the epochs they logged (half the cap here), the overhead is what wall time
+    the phases leave, and a run that did not log every iteration is listed, not checked."""
+    from benchmark.cost import check_run
+    from benchmark.rundir import RunDir
+
+    settings = {
+        "initial_random_steps": 1000,
+        "num_tasks": 2,
+        "num_models": 2,
+        "meta_steps": 1,
+        "model_hidden_sizes": [8],
+        "model_max_epochs": 8,
+        "run.horizon": 10,
+        "run.eval_every": 1,
+        "run.eval_episodes": 1,
+    }
+    rates = Rates(dict.fromkeys(UNITS, 1e-3), machine="t")
+    resolved = resolve_run("mbmpo", "halfcheetah", 0, 1040, dict(settings))
+    its = job_work("mbmpo", resolved.algorithm_config, resolved.run_config, resolved.task, 1040)
+    rows, wall, steps = [], 0.0, 0
+    for it in its:
+        steps += int(it.collect["env_steps"])
+        row = {"env_steps": steps, "model_epochs": 4.0, "return_mean": 0.0}
+        projected = {column: seconds(units, rates) for column, units in it.columns().items()}
+        row |= {column: 2.0 * secs for column, secs in projected.items()}
+        row["time_fit_s"] = projected["time_fit_s"] / 2  # 4 of 8 epochs at the model's rate
+        wall += sum(row[c] for c in projected) + 0.5
+        rows.append({**row, "wall_time_s": wall})
+    run = RunDir(tmp_path / "runs/e/halfcheetah/mbmpo/seed0")
+    run.path.mkdir(parents=True)
+    run.write_config(resolved.config)
+    run.write_meta({"algo": "mbmpo", "task": "halfcheetah", "seed": 0, "status": "done"})
+    run.write_progress(rows)
+    check = check_run(run.path, rates)
+    assert check.iterations == 3 and check.mean_epochs == 4.0
+    assert check.measured["time_fit_s"] == pytest.approx(check.projected["time_fit_s"])
+    for column in ("time_collect_s", "time_imagine_s", "time_meta_s", "time_eval_s"):
+        assert check.measured[column] == pytest.approx(2 * check.projected[column])
+    assert check.measured["overhead"] == pytest.approx(3 * 0.5)
+    assert check.projected["overhead"] == pytest.approx(3 * 1e-3)
+    assert check.projected_at_cap > check.projected["total"]  # the plan charges 8 epochs
+    assert check.measured["total"] == pytest.approx(wall)
+    # Another run logged every other iteration only: listed with the reason, not checked.
+    sparse = RunDir(tmp_path / "runs/e/halfcheetah/mbmpo/seed1")
+    sparse.path.mkdir(parents=True)
+    sparse.write_config({**resolved.config, "seed": 1})
+    sparse.write_meta({"algo": "mbmpo", "task": "halfcheetah", "seed": 1, "status": "done"})
+    sparse.write_progress(rows[1:])
+    rates_file = tmp_path / "rates.json"
+    rates.save(rates_file)
+    assert main(["perf", "--check", str(tmp_path / "runs"), "--rates", str(rates_file)]) == 0
+    out = capsys.readouterr().out
+    assert "e/halfcheetah/mbmpo/seed1: its progress rows" in out
+    assert "| e/halfcheetah/mbmpo/seed0 | 3 | 4.0 |" in out
+    assert out.strip().splitlines()[-1].startswith("measured_over_projected=")
+    assert main(["perf", "--check", str(tmp_path / "nothing")]) == 2
