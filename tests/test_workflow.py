@@ -159,6 +159,19 @@ def test_paper_dry_run_lists_the_full_job_set(tmp_path):
     assert "--metric paper_return" in result.stdout
 
 
+SHIPPED_PROFILES = sorted((Path(__file__).resolve().parents[1] / "workflow/config").glob("*.yaml"))
+
+
+@pytest.mark.parametrize("profile", SHIPPED_PROFILES, ids=[p.stem for p in SHIPPED_PROFILES])
+def test_every_shipped_profile_passes_the_start_of_run_check(profile):
+    """The check the workflow runs at its start (onstart) accepts every job of every shipped
+    profile: a dry run does not run it, and the claims profile once set the model-fit rule on
+    labels with no model fit (PPO, GrBAL), which would have stopped it at its first second."""
+    from benchmark.jobs import check_training_jobs
+
+    check_training_jobs(yaml.safe_load(profile.read_text()))
+
+
 def test_default_config_dry_run_lists_its_jobs(tmp_path):
     copy_workflow(tmp_path)
     result = snakemake(tmp_path, "-n")

@@ -45,32 +45,8 @@ def run_arguments(wildcards):
     return " ".join(args)
 
 
-def check_training_jobs():
-    """Resolve every training job's configuration (algorithm, task, preset, keys, types,
-    ranges) before anything runs: a typo fails the whole workflow here, naming the job."""
-    from benchmark.errors import ConfigError
-    from benchmark.run import resolve_run
-    from benchmark.tasks import UnknownTaskError
-    from algorithms import UnknownAlgorithmError
-
-    checked = set()
-    for job in training_jobs():
-        algo, steps, preset, settings = job_settings(job["exp"], job["algo"])
-        key = (algo, job["task"], steps, preset, json.dumps(settings, sort_keys=True))
-        if key in checked:
-            continue
-        checked.add(key)
-        try:
-            resolve_run(algo, job["task"], job["seed"], steps, dict(settings), preset=preset)
-        except (ConfigError, UnknownTaskError, UnknownAlgorithmError, ValueError) as error:
-            raise ValueError(
-                f"config: experiment {job['exp']!r}, task {job['task']!r}, "
-                f"algorithm label {job['algo']!r}: {error}"
-            ) from None
-
-
 onstart:
-    check_training_jobs()
+    jobs.check_training_jobs(config)
 
 
 def figure_experiments():
