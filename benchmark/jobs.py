@@ -29,30 +29,3 @@ def job_settings(
     algo = spec["algos"][label] or {}
     settings = {**spec.get("set", {}), **algo.get("set", {})}
     return algo.get("algo", label), algo.get("steps", spec["steps"]), algo.get("preset"), settings
-
-
-def check_training_jobs(config: dict[str, Any]) -> None:
-    """Resolve every training job's configuration (algorithm, task, preset, keys, types,
-    ranges) before anything runs: a typo fails the whole workflow here (its ``onstart``),
-    naming the job. Raises ValueError."""
-    import json
-
-    from algorithms import UnknownAlgorithmError
-    from benchmark.errors import ConfigError
-    from benchmark.run import resolve_run
-    from benchmark.tasks import UnknownTaskError
-
-    checked = set()
-    for job in training_jobs(config):
-        algo, steps, preset, settings = job_settings(config, job["exp"], job["algo"])
-        key = (algo, job["task"], steps, preset, json.dumps(settings, sort_keys=True))
-        if key in checked:
-            continue
-        checked.add(key)
-        try:
-            resolve_run(algo, job["task"], job["seed"], steps, dict(settings), preset=preset)
-        except (ConfigError, UnknownTaskError, UnknownAlgorithmError, ValueError) as error:
-            raise ValueError(
-                f"config: experiment {job['exp']!r}, task {job['task']!r}, "
-                f"algorithm label {job['algo']!r}: {error}"
-            ) from None

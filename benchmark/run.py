@@ -7,6 +7,7 @@ creates or touches a run directory.
 
 from __future__ import annotations
 
+import json
 import os
 import random
 import sys
@@ -17,8 +18,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from algorithms import Algorithm, AlgorithmConfig, get_algorithm
-from benchmark import layout
+from algorithms import Algorithm, AlgorithmConfig, UnknownAlgorithmError, get_algorithm
+from benchmark import jobs, layout
 from benchmark.config import (
     apply_overrides,
     fields_of,
@@ -37,7 +38,7 @@ from benchmark.rundir import (
     new_meta,
     read_progress,
 )
-from benchmark.tasks import Task, make_task
+from benchmark.tasks import Task, UnknownTaskError, make_task
 
 
 @dataclass
@@ -135,6 +136,26 @@ def resolve_run(
         "algorithm": to_dict(algorithm_config),
     }
     return ResolvedRun(algorithm_cls, task_obj, algorithm_config, run_config, config)
+
+
+def check_training_jobs(config: dict[str, Any]) -> None:
+    """Resolve every training job of a workflow config (algorithm, task, preset, keys,
+    types, ranges) before anything runs: a typo fails the whole workflow here (its
+    ``onstart``), naming the job. Raises ValueError."""
+    checked = set()
+    for job in jobs.training_jobs(config):
+        algo, steps, preset, settings = jobs.job_settings(config, job["exp"], job["algo"])
+        key = (algo, job["task"], steps, preset, json.dumps(settings, sort_keys=True))
+        if key in checked:
+            continue
+        checked.add(key)
+        try:
+            resolve_run(algo, job["task"], job["seed"], steps, dict(settings), preset=preset)
+        except (ConfigError, UnknownTaskError, UnknownAlgorithmError, ValueError) as error:
+            raise ValueError(
+                f"config: experiment {job['exp']!r}, task {job['task']!r}, "
+                f"algorithm label {job['algo']!r}: {error}"
+            ) from None
 
 
 def default_run_dir(config: dict[str, Any], root: str | Path = layout.DEFAULT_RUNS_ROOT) -> Path:

@@ -167,7 +167,7 @@ def test_every_shipped_profile_passes_the_start_of_run_check(profile):
     """The check the workflow runs at its start (onstart) accepts every job of every shipped
     profile: a dry run does not run it, and the claims profile once set the model-fit rule on
     labels with no model fit (PPO, GrBAL), which would have stopped it at its first second."""
-    from benchmark.jobs import check_training_jobs
+    from benchmark.run import check_training_jobs
 
     check_training_jobs(yaml.safe_load(profile.read_text()))
 

@@ -46,7 +46,9 @@ def run_arguments(wildcards):
 
 
 onstart:
-    jobs.check_training_jobs(config)
+    from benchmark.run import check_training_jobs
+
+    check_training_jobs(config)
 
 
 def figure_experiments():
