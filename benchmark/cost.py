@@ -109,6 +109,14 @@ def has_schedule(algo: str) -> bool:
     return issubclass(get_algorithm(algo), (MBMPO, MBMPC))
 
 
+def planned_epochs(config: Any, patience_epochs: float) -> float:
+    """Epochs the model charges a fit: the cap for the official rule (which rarely stops
+    sooner), the calibrated mean for the patience rule (at most the cap)."""
+    if config.model_early_stopping == "patience":
+        return min(config.model_max_epochs, patience_epochs)
+    return config.model_max_epochs
+
+
 def job_work(
     algo: str, config: Any, run: Any, task: Any, steps: int, patience_epochs: float = 30.0
 ) -> list[Iteration]:
@@ -130,9 +138,7 @@ def job_work(
     else:
         per_iteration = config.steps_per_iteration
         plan_per_step = config.num_candidates * config.planning_horizon * model
-    epochs = config.model_max_epochs
-    if config.model_early_stopping == "patience":
-        epochs = min(epochs, patience_epochs)
+    epochs = planned_epochs(config, patience_epochs)
     # MB-MPO evaluates the mean action and the stochastic policy.
     eval_steps = run.eval_episodes * horizon * (2 if policy_search else 1)
     every = run.eval_every
@@ -446,11 +452,7 @@ def check_run(run_dir: str | Path, rates: Rates) -> RunCheck:
             f"iteration (at {steps_at[:4]}...): evaluate every iteration to check it"
         )
     schedule = schedule[: len(rows)]
-    planned = (
-        min(cfg.model_max_epochs, rates.patience_epochs)
-        if (cfg.model_early_stopping == "patience")
-        else cfg.model_max_epochs
-    )
+    planned = planned_epochs(cfg, rates.patience_epochs)
     measured = dict.fromkeys([*PHASE_COLUMNS, "overhead", "total"], 0.0)
     projected = dict(measured)
     for it, row in zip(schedule, rows, strict=True):
