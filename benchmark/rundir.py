@@ -360,6 +360,10 @@ def new_meta(config: dict[str, Any], device: str) -> dict[str, Any]:
         "status": "running",
         "error": None,
         "device": device,
+        # What a run's floats depend on besides the seed (README, "Reliability"): the thread
+        # count and the vector instructions torch's kernels use, of the starting process.
+        "torch_threads": torch.get_num_threads(),
+        "cpu_capability": torch.backends.cpu.get_cpu_capability(),
         "versions": package_versions(),
         "git_commit": git_commit(),
         "host": socket.gethostname(),

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import platform
 from pathlib import Path
 
 import pytest
@@ -45,6 +46,10 @@ def test_random_run_writes_a_complete_run_directory(tmp_path):
     meta = json.loads((out / "meta.json").read_text())
     assert meta["status"] == "done" and meta["error"] is None
     assert meta["versions"]["torch"].startswith("2.") and meta["git_commit"]
+    # The tests run one thread with AVX2 kernels on x86-64 (tests/__init__.py); the run says so.
+    assert meta["torch_threads"] == 1 and meta["cpu_capability"]
+    if platform.machine().lower() in ("x86_64", "amd64"):
+        assert meta["cpu_capability"] == "AVX2"
     config = yaml.safe_load((out / "config.yaml").read_text())
     assert config["algo"] == "random" and config["steps"] == 2000
     checkpoint = torch.load(out / "checkpoint.pt", weights_only=True)
