@@ -323,7 +323,7 @@ def _check_costs(results: str, rates_file: str | None) -> int:
     for run in find_runs(root):
         try:
             checks.append(check_run(run.path, rates))
-        except (ValueError, RunDirError, ConfigError) as error:
+        except (ValueError, RunDirError, ConfigError, UnknownAlgorithmError) as error:
             skipped.append(f"{os.path.relpath(run.path, root)}: {error}")
     print(f"rates: {rates.machine or 'unknown machine'}")
     if skipped:

@@ -246,11 +246,18 @@ def test_check_holds_a_logged_run_against_the_model_with_the_epochs_it_ran(tmp_p
     sparse.write_config({**resolved.config, "seed": 1})
     sparse.write_meta({"algo": "mbmpo", "task": "halfcheetah", "seed": 1, "status": "done"})
     sparse.write_progress(rows[1:])
+    # And a run of an algorithm that is no longer registered (a removed plugin): listed too.
+    gone = RunDir(tmp_path / "runs/e/halfcheetah/gone/seed0")
+    gone.path.mkdir(parents=True)
+    gone.write_config({**resolved.config, "algo": "gone"})
+    gone.write_meta({"algo": "gone", "task": "halfcheetah", "seed": 0, "status": "done"})
+    gone.write_progress(rows)
     rates_file = tmp_path / "rates.json"
     rates.save(rates_file)
     assert main(["perf", "--check", str(tmp_path / "runs"), "--rates", str(rates_file)]) == 0
     out = capsys.readouterr().out
     assert "e/halfcheetah/mbmpo/seed1: its progress rows" in out
+    assert "e/halfcheetah/gone/seed0: " in out and "'gone'" in out
     assert "| e/halfcheetah/mbmpo/seed0 | 3 | 4.0 |" in out
     assert out.strip().splitlines()[-1].startswith("measured_over_projected=")
     assert main(["perf", "--check", str(tmp_path / "nothing")]) == 2
