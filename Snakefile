@@ -1,6 +1,9 @@
 # Thin entry point: configuration, rule files, and the final targets.
 # `snakemake --cores 2` runs the embedded default (workflow/config/default.yaml);
 # `--configfile workflow/config/paper.yaml` the full reproduction.
+import sys
+
+from snakemake.exceptions import WorkflowError
 from snakemake.utils import min_version, validate
 
 min_version("9.0")
@@ -14,7 +17,12 @@ if not config:
 
 
 
-validate(config, "workflow/schemas/config.schema.yaml")
+try:
+    validate(config, "workflow/schemas/config.schema.yaml")
+except WorkflowError as error:  # one line saying where and what, not the schema dump
+    from benchmark.jobs import schema_error_line
+
+    sys.exit(schema_error_line(error))
 
 
 include: "workflow/rules/common.smk"

@@ -19,7 +19,8 @@ Family = Literal["model-based", "model-free", "reference"]
 class AlgorithmConfig:
     """Base of algorithm configs: a dataclass with defaults and a docstring per field.
 
-    Subclasses may define ``check(self)`` to validate combinations of fields.
+    Subclasses may define ``check(self)`` to validate combinations of fields, and
+    ``check_task(self, task)`` to validate fields against the task (both raise ConfigError).
     """
 
 
@@ -45,6 +46,13 @@ class Algorithm(ABC):
     best of these), or 'reference' (the random policy: the 0 of normalized scores)."""
     off_policy: ClassVar[bool] = False
     """Keeps a replay buffer of every transition (the scheduler asks for its memory)."""
+    progress_columns: ClassVar[dict[str, str]] = {}
+    """The algorithm's own diagnostic columns of progress.csv and what each measures (shown by
+    ``mbbench config``); the columns every run logs are in README's run format."""
+    extendable: ClassVar[bool] = False
+    """A run may be continued to a larger budget (``mbbench run --extend``) and then equals a
+    run started with that budget: nothing but the loop's end depends on the budget. Not so
+    for SB3's algorithms, whose schedules run on the fraction of the budget spent."""
     published_name: ClassVar[str | None] = None
     """The algorithm's name in the published-returns table, if it appears there."""
     seconds_per_1000_steps: ClassVar[dict[str | None, float]] = {None: 150.0}

@@ -92,7 +92,7 @@ class MBMPC(ModelBasedAlgorithm):
         action = random_shooting(
             predictor,
             torch.as_tensor(obs, dtype=torch.float32, device=self.device),
-            self.task.reward_fn,
+            self.model_reward_fn,
             self.task.termination_fn,
             self.action_low,
             self.action_high,
@@ -108,8 +108,12 @@ class MBMPC(ModelBasedAlgorithm):
         return self.config.steps_per_iteration
 
     def collect_with_policy(self, n_steps: int) -> list[float]:
-        frozen = self.ensemble.frozen()
-        return self.collect(n_steps, lambda obs: self.plan(obs, frozen, self.generator))
+        frozen = self.watched_models()
+        returns = self.collect(n_steps, lambda obs: self.plan(obs, frozen, self.generator))
+        off_range = frozen.off_range_share()
+        if off_range is not None:
+            self.iteration_stats["imagined_off_range"] = off_range
+        return returns
 
     def evaluate(self) -> tuple[float, float, dict[str, float]]:
         frozen, eval_gen = self.ensemble.frozen(), self.evaluation_generator()

@@ -10,8 +10,9 @@ Each iteration:
    surrogate with the gradient through the inner step (second-order MAML).
 
 Every meta-task is one model of the ensemble (``num_tasks / num_models`` tasks per model).
-The reward function is the task's own (given, as in the paper). Defaults are the official
-code's values (DESIGN.md); the ``quick`` preset is a laptop-sized version.
+Imagined steps are scored with the official code's model-side reward where the task has one
+(``imagined_reward``; the control cost on the raw action), else with the task's own. Defaults
+are the official code's values (DESIGN.md); the ``quick`` preset is a laptop-sized version.
 """
 
 from __future__ import annotations
@@ -134,6 +135,19 @@ class MBMPO(ModelBasedAlgorithm):
     Config = MBMPOConfig
     presets = {"paper": {}, "quick": QUICK}
     published_name = "MB-MPO"
+    progress_columns = {
+        **ModelBasedAlgorithm.progress_columns,
+        "imagined_return_pre, imagined_return_post": "mean imagined return of the pre-update "
+        "and adapted policies, mean over the iteration's meta steps",
+        "imagined_return_post_last": "the adapted policies' imagined return at the last meta step",
+        "meta_kl, meta_surrogate_gain, meta_step_accepted": "the meta (TRPO) step: mean KL "
+        "between old and new adapted policies, surrogate gain, share of steps accepted",
+        "inner_kl": "KL between the pre-update and the adapted policies",
+        "policy_std": "the pre-update policy's mean standard deviation",
+        "paper_return": "the stochastic pre-update policy's evaluation return (the paper's "
+        "Fig. 1 metric)",
+        "time_imagine_s, time_meta_s": "seconds imagining trajectories, taking meta steps",
+    }
     paper_return_is_pre_update_policy = True
     """Fig. 1 plots MB-MPO's stochastic pre-update policy (ME-TRPO: its training rollouts)."""
     # paper: ~100 s per 1000 steps in the first iteration; the model fit grows with the data
@@ -176,7 +190,7 @@ class MBMPO(ModelBasedAlgorithm):
         cfg = self.config
         if cfg.model_bias_max > 0 or cfg.model_noise_std > 0:
             self.ensemble.sample_bias(cfg.model_bias_max, cfg.model_noise_std)
-        frozen = self.ensemble.frozen()
+        frozen = self.watched_models()
         steps = []
         for i in range(cfg.meta_steps):
             self.logger.phase(f"iteration {self.iteration}: meta step {i + 1}/{cfg.meta_steps}")
@@ -186,6 +200,9 @@ class MBMPO(ModelBasedAlgorithm):
             for key, values in ((key, [s[key] for s in steps]) for key in steps[0])
         }
         stats["imagined_return_post_last"] = steps[-1]["imagined_return_post"]
+        off_range = frozen.off_range_share()
+        if off_range is not None:
+            stats["imagined_off_range"] = off_range
         return stats
 
     def evaluate(self) -> tuple[float, float, dict[str, float]]:
@@ -274,7 +291,7 @@ class MBMPO(ModelBasedAlgorithm):
             lambda o, noise: self.policy.sample(o, params, noise=noise),
             starts,
             self.horizon,
-            self.task.reward_fn,
+            self.model_reward_fn,
             self.task.termination_fn,
             model_assignment=cfg.model_assignment,
             generator=self.generator,
@@ -363,8 +380,16 @@ class MBMPO(ModelBasedAlgorithm):
         for name, value in self.policy.params.items():
             if not torch.isfinite(value).all():
                 raise DivergenceError(f"policy parameter {name} is not finite")
-        # The policies that collect the next real data: adapted from the updated theta.
-        self.adapted = detach_params(self._adapted(pre, create_graph=False))
+        # The policies that collect the next real data: the last meta step's adapted policies,
+        # adapted from theta as it was before that step's TRPO update, as the official code
+        # collects (the policy keeps the parameters its inner step computed before
+        # optimize_policy ran: sandbox/ours/algos/ModelMAML/model_batch_maml_polopt.py).
+        # ME-TRPO (alpha = 0) collects with its current policy, the updated theta.
+        self.adapted = (
+            adapted_old
+            if cfg.inner_lr > 0
+            else expand_params(detach_params(self.policy.base_params()), cfg.num_tasks)
+        )
         timings["meta"] = time.perf_counter() - start
         return {
             "imagined_return_pre": float(pre_traj.returns.mean()),

@@ -69,6 +69,10 @@ def cmd_config(args: argparse.Namespace) -> int:
         print(f"  {row['key']:{width}s} = {row['value']!r}  ({row['type']}){bounds}")
         if row["doc"]:
             print(f"  {'':{width}s}   {row['doc']}")
+    if cls.progress_columns:
+        print("progress.csv diagnostics (beside the columns every run logs):")
+        for column, meaning in cls.progress_columns.items():
+            print(f"  {column}: {meaning}")
     return 0
 
 
@@ -80,7 +84,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     overrides |= parse_assignments(args.set or [])
     resolved = resolve_run(args.algo, args.task, args.seed, args.steps, overrides, args.preset)
     out = args.out or default_run_dir(resolved.config)
-    execute(resolved, out, device=args.device, progress="quiet" if args.quiet else args.progress)
+    progress = "quiet" if args.quiet else args.progress
+    execute(resolved, out, device=args.device, progress=progress, extend=args.extend)
     print(out)
     return 0
 
@@ -158,10 +163,11 @@ def cmd_figure(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from benchmark.analysis.plots import learning_curves
-    from benchmark.analysis.tables import published_points
+    from benchmark.analysis.tables import published_curve_points, published_points
 
     table = _load_results(args.results)
     published = published_points(table, args.experiment) if args.published else None
+    curves = published_curve_points(table, args.experiment) if args.published else None
     try:
         paths = learning_curves(
             table,
@@ -173,6 +179,7 @@ def cmd_figure(args: argparse.Namespace) -> int:
             metric=args.metric,
             published=published,
             include_unfinished=args.include_unfinished,
+            published_curves=curves,
         )
     except ValueError as error:
         raise ConfigError(str(error)) from None
@@ -430,6 +437,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p_run.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda")
     p_run.add_argument(
+        "--extend",
+        action="store_true",
+        help="continue the run in --out (finished or not) to the larger --steps; every other "
+        "setting must match. Model-based algorithms only: the result equals a run started "
+        "with that budget when the old one ended at the end of an iteration",
+    )
+    p_run.add_argument(
         "--quiet",
         action="store_true",
         help="no progress output (the same as --progress quiet)",
@@ -475,7 +489,8 @@ def build_parser() -> argparse.ArgumentParser:
     p_fig.add_argument(
         "--published",
         action="store_true",
-        help="mark the published numbers of the same task, algorithm and horizon",
+        help="mark the published numbers of the same task, algorithm and horizon, and draw "
+        "the published learning curves of that setting as dashed reference lines",
     )
     p_fig.add_argument(
         "--include-unfinished",

@@ -29,3 +29,13 @@ def job_settings(
     algo = spec["algos"][label] or {}
     settings = {**spec.get("set", {}), **algo.get("set", {})}
     return algo.get("algo", label), algo.get("steps", spec["steps"]), algo.get("preset"), settings
+
+
+def schema_error_line(error: BaseException) -> str:
+    """One line for a workflow config that failed its schema: where in the config (dotted path)
+    and what is wrong, from the jsonschema ValidationError Snakemake's ``validate`` wraps."""
+    candidates = [error.__cause__, error.__context__, *getattr(error, "args", ()), error]
+    cause = next(c for c in candidates if c is error or hasattr(c, "absolute_path"))
+    path = ".".join(str(p) for p in getattr(cause, "absolute_path", [])) or "(top level)"
+    message = getattr(cause, "message", str(cause)).splitlines()[0]
+    return f"config: {path}: {message}"

@@ -125,6 +125,9 @@ def resolve_run(
         task_obj = make_task(task, horizon=run_config.horizon, **env_over)
     except TypeError as error:  # gymnasium raises TypeError for an unknown env kwarg
         raise ConfigError(f"env kwargs {sorted(env_over)} rejected by {task}: {error}") from None
+    check_task = getattr(algorithm_config, "check_task", None)
+    if check_task is not None:  # settings that depend on the task
+        check_task(task_obj)
     config = {
         "algo": algo,
         "task": task,
@@ -176,9 +179,16 @@ def _config_diff(old: dict[str, Any], new: dict[str, Any], prefix: str = "") -> 
     return diffs
 
 
-def check_run_dir(run_dir: RunDir, config: dict[str, Any]) -> str:
-    """What to do with ``run_dir``: 'new', 'resume' or 'done'. Raises RunDirError if it cannot
-    hold this run (a file, not writable, foreign content, another config). Reads only."""
+def _extension(old: dict[str, Any], new: dict[str, Any]) -> bool:
+    """Whether ``new`` is ``old`` with a larger budget and nothing else changed."""
+    return new["steps"] > old["steps"] and not _config_diff({**old, "steps": new["steps"]}, new)
+
+
+def check_run_dir(run_dir: RunDir, config: dict[str, Any], extend: bool = False) -> str:
+    """What to do with ``run_dir``: 'new', 'resume', 'extend' or 'done'. Raises RunDirError if
+    it cannot hold this run (a file, not writable, foreign content, another config). With
+    ``extend``, a run of the same config but a smaller budget is continued ('extend').
+    Reads only."""
     path = run_dir.path
     if path.exists() and not path.is_dir():
         raise RunDirError(f"--out {path}: a file, not a directory; choose another --out")
@@ -190,7 +200,10 @@ def check_run_dir(run_dir: RunDir, config: dict[str, Any]) -> str:
     if not os.access(ancestor, os.W_OK | os.X_OK):
         raise RunDirError(f"--out {path}: {ancestor} is not writable")
     if run_dir.exists():
-        diff = _config_diff(run_dir.read_config(), config)
+        recorded = run_dir.read_config()
+        if extend and _extension(recorded, config):
+            return "extend"
+        diff = _config_diff(recorded, config)
         if diff:
             raise RunDirError(
                 f"{run_dir.config_path}: a run of another config ({'; '.join(diff[:5])}); "
@@ -236,17 +249,32 @@ def seed_everything(seed: int) -> None:
 
 
 def execute(
-    resolved: ResolvedRun, out: str | Path, device: str = "cpu", progress: str = "auto"
+    resolved: ResolvedRun,
+    out: str | Path,
+    device: str = "cpu",
+    progress: str = "auto",
+    extend: bool = False,
 ) -> str:
     """Run (or resume) training into ``out``. Returns the final status, 'done'.
 
     ``progress``: 'auto' (a live bar on a terminal, a line per evaluation point otherwise),
-    'bar', 'lines' or 'quiet'. Raises RunDirError before writing anything if ``out`` cannot be
-    used, and RunFailed if training failed (meta.json then says why).
+    'bar', 'lines' or 'quiet'. ``extend``: a run in ``out`` of the same config but a smaller
+    budget (finished or not) is continued from its checkpoint to this budget; config.yaml then
+    records the new budget and meta.json each extension. Raises RunDirError before writing
+    anything if ``out`` cannot be used, and RunFailed if training failed (meta.json then says
+    why).
     """
     config = resolved.config
     run_dir = RunDir(out)
-    action = check_run_dir(run_dir, config)
+    if extend and not resolved.algorithm_cls.extendable:
+        raise ConfigError(
+            f"--extend: {config['algo']} runs cannot be extended (its schedules depend on the "
+            "budget); start a new run with the larger budget"
+        )
+    action = check_run_dir(run_dir, config, extend)
+    extended_from = run_dir.read_config()["steps"] if action == "extend" else None
+    if action == "extend":
+        action = "resume"
     if action == "done":
         print(f"{run_dir.path}: already complete, nothing to do", file=sys.stderr)
         return "done"
@@ -255,7 +283,10 @@ def execute(
     # was.
     checkpoint = run_dir.load_checkpoint() if action == "resume" else None
     if checkpoint is not None and _config_diff(checkpoint["config"], config):
-        raise RunDirError(f"{run_dir.checkpoint_path}: checkpoint of another config")
+        if extended_from is None or not _extension(checkpoint["config"], config):
+            raise RunDirError(f"{run_dir.checkpoint_path}: checkpoint of another config")
+    if extended_from is not None and checkpoint is None:
+        raise RunDirError(f"{run_dir.path}: no checkpoint to extend from")
     rows: list[dict[str, Any]] = []
     if checkpoint is not None:
         n_rows = checkpoint["progress_rows"]
@@ -309,6 +340,10 @@ def execute(
     else:
         meta = {**old_meta, "status": "running", "error": None, "ended": None}
         meta["resumes"] = int(meta.get("resumes", 0)) + (checkpoint is not None)
+        if extended_from is not None:
+            run_dir.write_config(config)
+            extension = {"from_steps": extended_from, "to_steps": config["steps"]}
+            meta["extensions"] = [*meta.get("extensions", []), extension]
     meta["horizon"] = resolved.task.horizon  # for analysis, which reads run directories only
     if os.environ.get("SLURM_JOB_ID"):  # provenance: every SLURM job that worked on this run
         meta["slurm_job_ids"] = [*meta.get("slurm_job_ids", []), os.environ["SLURM_JOB_ID"]]

@@ -192,7 +192,12 @@ class RunDir:
         buffer = io.StringIO()
         writer = csv.DictWriter(buffer, fieldnames=columns, lineterminator="\n")
         writer.writeheader()
-        writer.writerows(rows)
+        # An empty cell and NaN are one thing (read_progress reads both as NaN): writing NaN
+        # empty keeps a resumed run's file identical to an uninterrupted one's.
+        writer.writerows(
+            {k: "" if isinstance(v, float) and math.isnan(v) else v for k, v in row.items()}
+            for row in rows
+        )
         atomic_write_text(self.progress_path, buffer.getvalue())
 
     def save_checkpoint(self, checkpoint: dict[str, Any]) -> None:

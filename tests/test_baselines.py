@@ -48,7 +48,10 @@ def test_sb3_algorithm_writes_a_valid_run_directory(tmp_path, monkeypatch, algo)
     monkeypatch.setattr(tempfile, "tempdir", str(scratch))
     out = tmp_path / algo
     assert run(out, algo, "halfcheetah", 1000, ["eval_every=500", "eval_episodes=2"]) == 0
-    assert list(scratch.iterdir()) == []
+    # torch's own compile cache (torchinductor_<user>) appears here when the first process
+    # to import torch._dynamo (lazily, from an optimizer step) is this one: not SB3's logger.
+    leftovers = [p.name for p in scratch.iterdir() if not p.name.startswith("torchinductor_")]
+    assert leftovers == []
     table = rows(out)
     assert list(table[0])[: len(REQUIRED_COLUMNS)] == REQUIRED_COLUMNS
     assert [int(r["env_steps"]) for r in table] == [500, 1000]

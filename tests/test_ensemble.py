@@ -417,3 +417,54 @@ def test_mpc_random_member_predictor_draws_a_model_per_row_and_call():
     first, second = predict(state, act)[:, 0], predict(state, act)[:, 0]
     assert set(first.tolist()) == {1.0, 2.0} and 0.4 < float((first == 2).float().mean()) < 0.6
     assert 0.3 < float((first != second).float().mean()) < 0.7  # a new draw per call
+
+
+def _silenced(ensemble: DynamicsEnsemble) -> DynamicsEnsemble:
+    """Every model's last layer zeroed: each predicts the normalized delta 0, i.e. the mean
+    delta of the data its normalization was fitted on."""
+    with torch.no_grad():
+        for model in ensemble.models:
+            last = model.layers[-1]
+            (last.g if last.g is not None else last.v).zero_()
+            last.bias.zero_()
+    return ensemble
+
+
+def test_loss_on_new_transitions_is_the_mse_of_normalized_deltas(cheetah):
+    """Known answer: models that predict the mean delta score the mean square of the
+    normalized target on data they never saw."""
+    task, (obs, act, next_obs) = cheetah
+    ensemble = make_ensemble(task, num_models=2, hidden_sizes=(32, 32), max_epochs=1)
+    ensemble.fit(obs[:4000], act[:4000], next_obs[:4000])
+    _silenced(ensemble)
+    new = slice(4000, 6000)
+    target = (next_obs[new] - obs[new] - ensemble.normalizer.delta_mean) / (
+        ensemble.normalizer.delta_std
+    )
+    expected = float(target.square().mean())
+    assert ensemble.loss(obs[new], act[new], next_obs[new]) == pytest.approx(expected, rel=1e-5)
+
+
+def test_watched_range_counts_predictions_outside_it_or_at_the_clip(cheetah):
+    task, (obs, act, next_obs) = cheetah
+    ensemble = make_ensemble(task, num_models=2, hidden_sizes=(32, 32), max_epochs=1)
+    ensemble.fit(obs[:2000], act[:2000], next_obs[:2000])
+    _silenced(ensemble)
+    frozen = ensemble.frozen()
+    assert frozen.off_range_share() is None  # nothing watched
+    step = ensemble.normalizer.delta_mean  # what every prediction adds to obs
+    low, high = torch.full((task.obs_dim,), -1.0), torch.full((task.obs_dim,), 1.0)
+    frozen.watch_range(low, high)
+    inside = torch.zeros(2, 6, task.obs_dim) - step  # predicts exactly 0: inside
+    outside = inside.clone()
+    outside[:, :2, 3] += 5.0  # 2 of 6 rows per model leave the range in one dimension
+    a = torch.zeros(2, 6, task.act_dim)
+    frozen.predict_grouped(inside, a)
+    assert frozen.off_range_share() == 0.0
+    frozen.predict_grouped(outside, a)
+    assert frozen.off_range_share() == pytest.approx(4 / 24)
+    at_clip = inside.reshape(12, -1).clone()
+    at_clip[0, 0] = 5e3  # clipped to +-1000: counted even where the range is wider
+    frozen.watch_range(low - 1e4, high + 1e4)
+    frozen.predict_assigned(at_clip, a.reshape(12, -1), torch.zeros(12, dtype=torch.long))
+    assert frozen.off_range_share() == pytest.approx(1 / 12)

@@ -138,3 +138,59 @@ def test_sigkill_then_same_command_resumes_to_the_same_progress(tmp_path, algo, 
 @pytest.mark.parametrize("algo", list_algorithms())
 def test_sigkill_of_every_algorithm_at_every_moment(tmp_path, algo, moment):
     check_kill_and_resume(tmp_path, algo, moment)
+
+
+EXTEND_SETTINGS = [
+    "eval_every=600",
+    "eval_episodes=2",
+    "initial_random_steps=600",
+    "meta_steps=2",
+]
+"""A quick MB-MPO on point2d whose iterations are 600 steps (20 tasks x 30): budgets of 1800
+and 3000 end at an iteration's end."""
+
+
+def _extend_run(out: Path, steps: int, extend: bool, settings=EXTEND_SETTINGS, algo="mbmpo"):
+    """``mbbench run`` (quick preset for MB-MPO) into ``out``, with ``--extend`` or not."""
+    from benchmark.cli import main
+
+    cli = ["run", "--algo", algo, "--task", "point2d", "--steps", str(steps), "--quiet"]
+    cli += ["--out", str(out), *(["--preset", "quick"] if algo == "mbmpo" else [])]
+    for item in settings:
+        cli += ["--set", item]
+    return main([*cli, "--extend"] if extend else cli)
+
+
+def _values(out: Path) -> list[list[str]]:
+    """progress.csv without its timing columns."""
+    with open(out / "progress.csv", newline="") as handle:
+        table = list(csv.reader(handle))
+    keep = [i for i, name in enumerate(table[0]) if not name.startswith(("wall_time", "time_"))]
+    return [[row[i] for i in keep] for row in table]
+
+
+def test_an_extended_run_equals_a_run_started_with_the_larger_budget(tmp_path):
+    assert _extend_run(tmp_path / "extended", 1800, extend=False) == 0
+    assert json.loads((tmp_path / "extended" / "meta.json").read_text())["status"] == "done"
+    assert _extend_run(tmp_path / "extended", 3000, extend=True) == 0
+    assert _extend_run(tmp_path / "straight", 3000, extend=False) == 0
+    assert _values(tmp_path / "extended") == _values(tmp_path / "straight")
+    assert len(_values(tmp_path / "straight")) == 1 + 5  # evaluated at 600, ..., 3000
+    meta = json.loads((tmp_path / "extended" / "meta.json").read_text())
+    assert meta["status"] == "done"
+    assert meta["extensions"] == [{"from_steps": 1800, "to_steps": 3000}]
+    assert "steps: 3000" in (tmp_path / "extended" / "config.yaml").read_text()
+
+
+def test_extend_refuses_anything_but_a_larger_budget_of_the_same_run(tmp_path, capsys):
+    out = tmp_path / "run"
+    assert _extend_run(out, 1800, extend=False) == 0
+    before = sorted((p.name, p.stat().st_mtime_ns) for p in out.iterdir())
+    assert _extend_run(out, 1200, extend=True) != 0  # smaller: another config
+    assert _extend_run(out, 3000, extend=True, settings=[*EXTEND_SETTINGS, "inner_lr=0.01"]) != 0
+    assert _extend_run(out, 3000, extend=False) != 0  # a larger budget needs --extend
+    errors = capsys.readouterr().err
+    assert "steps: 1800 -> 1200" in errors and "inner_lr" in errors
+    assert sorted((p.name, p.stat().st_mtime_ns) for p in out.iterdir()) == before
+    assert _extend_run(tmp_path / "ppo", 400, True, ["eval_every=200"], algo="ppo") != 0
+    assert "ppo runs cannot be extended" in capsys.readouterr().err

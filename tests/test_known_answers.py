@@ -248,6 +248,28 @@ def test_published_points_are_those_of_the_same_setting(results, tmp_path, monke
     assert sorted(float(line.get_ydata()[0]) for line in stars) == [520.0, 550.0]
 
 
+def test_published_curves_are_drawn_as_reference_lines_of_the_same_setting(
+    results, tmp_path, monkeypatch
+):
+    """RLlib's logged MB-MPO HalfCheetah curve (horizon 200) belongs in the halfcheetah panel;
+    none in the hopper panel (horizon 1000 there); the line is drawn where the runs are."""
+    curves = tables.published_curve_points(results, "e")
+    cheetah = curves[(curves["task"] == "halfcheetah") & (curves["algo"] == "mbmpo")]
+    assert set(cheetah["source"]) == {"rllib_rl_experiments_mbmpo_progress"}
+    at = cheetah.set_index("timesteps")["return_mean"]
+    assert (at[8000], at[48000], at[100_000]) == (-86.88, 341.41, 516.91)
+    assert list(cheetah["timesteps"]) == sorted(cheetah["timesteps"])
+    assert curves[curves["task"] == "hopper"].empty
+    drawn = {}
+    monkeypatch.setattr(plots, "save", lambda fig, stem: drawn.setdefault("fig", fig) and [stem])
+    plots.learning_curves(results, "e", tmp_path / "fig", log_x=False, published_curves=curves)
+    ax = next(a for a in drawn["fig"].axes if a.get_title().startswith("halfcheetah"))
+    (line,) = [line for line in ax.get_lines() if "published curve" in line.get_label()]
+    assert line.get_linestyle() == "--"
+    assert max(line.get_xdata()) <= 125_000  # the runs end at 100k: the line stops near them
+    np.testing.assert_allclose(line.get_ydata()[:3], [-86.88, -18.13, 68.04])
+
+
 def test_tables_label_each_rows_model_fit_and_carry_the_profile_note(tmp_path):
     """A variant fit (the patience rule, a 10-epoch cap) is named in the rows of its runs,
     read from each run's recorded settings; model-free rows have none; the profile's note

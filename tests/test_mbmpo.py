@@ -92,6 +92,8 @@ def test_tiny_halfcheetah_run_logs_every_diagnostic(tmp_path):
         "time_fit_s",
         "time_imagine_s",
         "time_meta_s",
+        "model_next_loss",
+        "imagined_off_range",
     ]:
         assert column in table[-1] and np.isfinite(float(table[-1][column])), column
     assert 0 < float(table[-1]["meta_kl"]) <= 0.01
@@ -106,3 +108,52 @@ def test_metrpo_refuses_a_nonzero_inner_step(capsys):
 def test_tasks_must_split_evenly_over_models(capsys):
     assert run("/nonexistent/never", "mbmpo", "point2d", 100, ["num_tasks=7"]) == 2
     assert "multiple of num_models" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("algo", ["metrpo", "mbmpc"])
+def test_model_quality_is_logged_by_every_model_based_algorithm(tmp_path, algo):
+    """model_next_loss (the last fit's loss on the next real data) and imagined_off_range (share
+    of imagined steps outside the data) from the second iteration on, with the official
+    imagined reward of the paper's HalfCheetah."""
+    from tests.test_reliability import MODEL_BASED
+
+    out = tmp_path / algo
+    settings = [*MODEL_BASED[algo], "imagined_reward=official", "eval_every=120", "horizon=40"]
+    assert run(out, algo, "halfcheetah-rllab", 360, settings) == 0
+    table = rows(out)
+    assert table[0]["model_next_loss"] == ""  # nothing fitted before the random data
+    for row in table[1:]:
+        assert 0 < float(row["model_next_loss"]) < 100, row
+        assert 0 <= float(row["imagined_off_range"]) <= 1, row
+
+
+def test_real_data_is_collected_by_the_policies_adapted_before_the_last_meta_update():
+    """As the official code: the adapted parameters the last meta step's inner step computed
+    from theta before its TRPO update, not a re-adaptation of the updated theta."""
+    import torch
+
+    from algorithms.common.maml import adapt, detach_params
+    from benchmark.config import parse_assignments
+    from benchmark.logger import NullLogger
+    from benchmark.run import resolve_run
+    from tests.test_reliability import MODEL_BASED
+
+    overrides = parse_assignments([*MODEL_BASED["mbmpo"], "meta_steps=1"])
+    resolved = resolve_run("mbmpo", "point2d", 0, 1000, overrides)
+    algo = resolved.algorithm_cls(resolved.task, resolved.algorithm_config, 0, NullLogger())
+    algo.collect(240, None)
+    algo.fit_model()
+    batches = []
+    make_batch = algo._batch
+    algo._batch = lambda traj: batches.append(make_batch(traj)) or batches[-1]
+    theta_before = {
+        name: value.clone().requires_grad_()
+        for name, value in detach_params(algo.policy.base_params()).items()
+    }
+    algo.meta_step(algo.ensemble.frozen())
+    pre, lr = batches[0], algo.config.inner_lr
+    expected = adapt(algo.policy, theta_before, pre, lr, create_graph=False)
+    updated = adapt(algo.policy, algo.policy.base_params(), pre, lr, create_graph=False)
+    for name in expected:
+        torch.testing.assert_close(algo.adapted[name], expected[name].detach())
+    assert any(not torch.allclose(algo.adapted[n], updated[n].detach()) for n in updated)

@@ -298,3 +298,115 @@ def test_a_copied_env_keeps_its_settings(name):
     assert _settings(copied) == _settings(env)
     env.close()
     copied.close()
+
+
+# The official model-side reward of each -rllab task, written out as the official envs'
+# ``reward(obs, act, obs_next)`` (sandbox/ours/envs/mujoco/*_rand_param.py) on rllab's own
+# observation: (rllab observation index of the velocity, control weight, action scaled by the
+# half range, alive bonus, +-1000 clip). The suite's Hopper, Walker2d and Swimmer put x in front
+# of rllab's observation (dimension 0), which the formula below drops first.
+OFFICIAL_FORMULAS = {
+    "halfcheetah-rllab": (8, 0.1, False, 0.0, True),
+    "hopper-rllab": (5, 1e-3, False, 1.0, True),
+    "walker2d-rllab": (8, 1e-3, False, 1.0, False),
+    "swimmer-rllab": (3, 1e-4, False, 0.0, True),
+    "ant-rllab": (13, 5e-3, True, 1.0, False),
+}
+X_IN_FRONT = {"hopper-rllab", "walker2d-rllab", "swimmer-rllab"}
+
+
+def official_formula(name: str, act: np.ndarray, next_obs: np.ndarray, half_range) -> np.ndarray:
+    """The official env's reward() in numpy, on rllab's observation."""
+    if name == "pr2reach-rllab":
+        distance = np.sum(np.square(next_obs[:, -3:]), axis=1)
+        return -distance - 0.5 * 1e-2 * np.sum(np.square(act / half_range), axis=1)
+    velocity_dim, w_ctrl, scaled, bonus, clip = OFFICIAL_FORMULAS[name]
+    rllab_obs = next_obs[:, 1:] if name in X_IN_FRONT else next_obs
+    a = act / half_range if scaled else act
+    reward = rllab_obs[:, velocity_dim] + bonus - w_ctrl * np.sum(np.square(a), axis=1)
+    return np.minimum(np.maximum(-1000.0, reward), 1000.0) if clip else reward
+
+
+def ctrl_cost_of_clipped_part(task, act: torch.Tensor) -> torch.Tensor:
+    """What the official reward charges beyond the env: the control cost of the raw action
+    minus that of the clipped action."""
+    env = task.make_env().unwrapped
+    low, high = torch.as_tensor(task.action_low), torch.as_tensor(task.action_high)
+    half_range = (high - low) / 2
+    if task.name in ("ant-rllab", "pr2reach-rllab"):
+        weight = getattr(env, "_ctrl_cost_weight", None) or env._reward_control_weight
+        raw, clipped = act / half_range, act.clamp(low, high) / half_range
+    else:
+        weight, raw, clipped = env._ctrl_cost_weight, act, act.clamp(low, high)
+    env.close()
+    return weight * (raw.square().sum(-1) - clipped.square().sum(-1))
+
+
+@pytest.mark.parametrize("name", sorted([*OFFICIAL_FORMULAS, "pr2reach-rllab"]))
+def test_official_model_side_reward_is_the_official_formula(name):
+    """On 2000 real transitions with actions up to 2x beyond the bounds, the official reward
+    equals the official formula; it differs from the exact (env) reward by the control cost of
+    the clipped part of the action, plus, where the official formula reads another quantity
+    than the env pays (documented in docs/fidelity.md), exactly that quantity's difference."""
+    task = make_task(name)
+    data = collect(task, action_scale=2.0)
+    obs, act, next_obs = data["obs"], data["act"], data["next_obs"]
+    assert (act.abs() > torch.as_tensor(task.action_high)).any(), "no action beyond the bounds"
+    official = task.official_reward_fn(obs, act, next_obs)
+    half_range = (task.action_high - task.action_low) / 2
+    expected = official_formula(name, act.numpy(), next_obs.numpy(), half_range)
+    np.testing.assert_allclose(official.numpy(), expected, rtol=0, atol=1e-9)
+
+    exact = task.reward_fn(obs, act, next_obs)
+    np.testing.assert_allclose(
+        exact.numpy(), (data["reward"] - data["unobserved"]).numpy(), atol=1e-5
+    )
+    extra_cost = ctrl_cost_of_clipped_part(task, act)
+    assert (extra_cost > 0).float().mean() > 0.5  # the clipped part is charged: not vacuous
+    term_difference = (official - exact) + extra_cost
+    if name in ("halfcheetah-rllab", "ant-rllab"):  # the same velocity as the env's reward
+        np.testing.assert_allclose(term_difference.numpy(), 0.0, atol=1e-9)
+    elif name == "pr2reach-rllab":  # the next tip distance instead of the current one
+        env = task.make_env().unwrapped
+        w_dist = env._reward_dist_weight
+        env.close()
+        moved = -w_dist * (next_obs[:, 14:17].square().sum(-1) - obs[:, 14:17].square().sum(-1))
+        np.testing.assert_allclose(term_difference.numpy(), moved.numpy(), atol=1e-9)
+    else:  # the observed (Hopper, Walker2d: clipped) end-of-step qvel[0] for dx/dt
+        env = task.make_env().unwrapped
+        dt, velocity_dim = env.dt, env.data.qpos.size + (-1 if name == "swimmer-rllab" else 0)
+        env.close()
+        finite_difference = (next_obs[:, 0] - obs[:, 0]) / dt
+        continuing = torch.ones(len(obs), dtype=torch.bool)  # a reset breaks obs -> next_obs
+        continuing[1:] = (obs[1:] == next_obs[:-1]).all(-1)
+        difference = next_obs[:, velocity_dim] - finite_difference
+        np.testing.assert_allclose(
+            term_difference[continuing].numpy(), difference[continuing].numpy(), atol=1e-9
+        )
+
+
+def test_official_reward_clips_at_1000_where_the_official_env_does():
+    task = make_task("halfcheetah-rllab")
+    obs = torch.zeros(3, task.obs_dim, dtype=torch.float64)
+    next_obs = obs.clone()
+    next_obs[:, 8] = torch.tensor([5e3, -5e3, 10.0])
+    act = torch.zeros(3, task.act_dim, dtype=torch.float64)
+    reward = task.official_reward_fn(obs, act, next_obs)
+    np.testing.assert_array_equal(reward.numpy(), [1000.0, -1000.0, 10.0])
+
+
+def test_imagined_reward_setting_picks_the_function_and_refuses_a_task_without_one():
+    from benchmark.errors import ConfigError
+    from benchmark.run import resolve_run
+
+    with_official = {name for name in list_tasks() if make_task(name).official_reward_fn}
+    assert with_official == {*OFFICIAL_FORMULAS, "pr2reach-rllab"}  # each one tested above
+    rllab, v5 = make_task("halfcheetah-rllab"), make_task("halfcheetah")
+    assert rllab.imagined_reward_fn("auto") is rllab.official_reward_fn is not None
+    assert rllab.imagined_reward_fn("env") is rllab.reward_fn
+    assert v5.official_reward_fn is None and v5.imagined_reward_fn("auto") is v5.reward_fn
+    resolve_run("mbmpo", "halfcheetah", 0, 100, {"imagined_reward": "env"})
+    with pytest.raises(ConfigError, match="imagined_reward: task 'halfcheetah' has no official"):
+        resolve_run("mbmpo", "halfcheetah", 0, 100, {"imagined_reward": "official"})
+    with pytest.raises(ConfigError, match="imagined_reward"):
+        resolve_run("mbmpc", "halfcheetah", 0, 100, {"imagined_reward": "exact"})

@@ -179,27 +179,69 @@ def test_default_config_dry_run_lists_its_jobs(tmp_path):
     assert "train" in result.stdout and "report" in result.stdout
 
 
-def test_bad_config_is_rejected_before_anything_runs(tmp_path):
+def test_lint_reports_nothing_but_the_conda_and_container_advice(tmp_path):
+    """The rules have no conda environment or container on purpose (README: one venv made by
+    `make` runs every rule); every other lint is fixed."""
     copy_workflow(tmp_path)
-    (tmp_path / "bad.yaml").write_text(
-        "results: results\nexperiments:\n  x: {tasks: [point2d], seeds: [0], steps: -5,"
-        " algos: {random: {}}}\n"
-    )
-    result = snakemake(tmp_path, "--configfile", "bad.yaml")
-    assert result.returncode != 0
-    assert "steps" in result.stderr and "minimum" in result.stderr
-    assert not (tmp_path / "results").exists()
+    result = snakemake(tmp_path, "--lint")
+    lints = re.findall(r"^    \* (.+?):?$", result.stdout + result.stderr, re.MULTILINE)
+    assert lints, result.stdout[-2000:]  # the lint ran and printed its advice
+    assert set(lints) == {"Specify a conda environment or container for each rule."}, lints
 
 
-def test_misspelled_algorithm_setting_is_rejected_before_anything_runs(tmp_path):
+BAD_CONFIGS = {
+    "out-of-range budget": (
+        "{tasks: [point2d], seeds: [0], steps: -5, algos: {random: {}}}",
+        "config: experiments.x.steps: -5 is less than the minimum of 1",
+    ),
+    "malformed experiment": (
+        "{tasks: [point2d], seeds: [0], steps: 10, algos: {random: {}}, colour: red}",
+        "config: experiments.x: Additional properties are not allowed ('colour' was unexpected)",
+    ),
+    "unknown task": (
+        "{tasks: [nosuchtask], seeds: [0], steps: 100, algos: {mbmpo: {}}}",
+        "config: experiment 'x', task 'nosuchtask', algorithm label 'mbmpo': unknown task",
+    ),
+    "unknown algorithm": (
+        "{tasks: [point2d], seeds: [0], steps: 100, algos: {fast: {algo: nosuch}}}",
+        "algorithm label 'fast': unknown algorithm 'nosuch'; choose from:",
+    ),
+    "unknown preset": (
+        "{tasks: [point2d], seeds: [0], steps: 100, algos: {mbmpo: {preset: fast}}}",
+        "algorithm label 'mbmpo': unknown preset 'fast' for mbmpo; choose from: paper, quick",
+    ),
+    "misspelled setting": (
+        "{tasks: [point2d], seeds: [0], steps: 100, algos: {mbmpc: {set: {num_candidate: 5}}}}",
+        "label 'mbmpc': unknown config key 'num_candidate' (did you mean num_candidates?)",
+    ),
+    "out-of-range setting": (
+        "{tasks: [point2d], seeds: [0], steps: 100, algos: {mbmpo: {set: {inner_lr: -1}}}}",
+        "algorithm label 'mbmpo': inner_lr: must be >= 0, got -1.0",
+    ),
+    "setting the task cannot take": (
+        "{tasks: [point2d], seeds: [0], steps: 100,"
+        " algos: {mbmpo: {set: {imagined_reward: official}}}}",
+        "imagined_reward: task 'point2d' has no official model-side reward",
+    ),
+}
+
+
+@pytest.mark.parametrize(
+    ("kind", "dry_run"),
+    [(kind, True) for kind in sorted(BAD_CONFIGS)]
+    # A real run parses the workflow the same way: one kind of each check suffices.
+    + [("out-of-range budget", False), ("misspelled setting", False)],
+)
+def test_bad_config_fails_with_one_line_before_anything_is_written(tmp_path, kind, dry_run):
+    """Each kind of bad workflow config stops ``snakemake -n`` and a real run alike with one
+    line naming the experiment (and label) and what is wrong: no traceback, no results."""
+    experiment, expected = BAD_CONFIGS[kind]
     copy_workflow(tmp_path)
-    (tmp_path / "typo.yaml").write_text(
-        "results: results\nexperiments:\n  x: {tasks: [point2d], seeds: [0], steps: 100,"
-        " algos: {mbmpc: {set: {num_candidate: 5}}}}\n"
-    )
-    result = snakemake(tmp_path, "--configfile", "typo.yaml")
+    (tmp_path / "bad.yaml").write_text(f"results: results\nexperiments:\n  x: {experiment}\n")
+    result = snakemake(tmp_path, *(["-n"] if dry_run else []), "--configfile", "bad.yaml")
     assert result.returncode != 0
-    assert "experiment 'x'" in result.stderr and "did you mean num_candidates" in result.stderr
+    lines = [line for line in (result.stdout + result.stderr).splitlines() if line.strip()]
+    assert len(lines) == 1 and expected in lines[0], lines
     assert not (tmp_path / "results").exists()
 
 

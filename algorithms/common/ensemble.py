@@ -123,6 +123,34 @@ class FrozenEnsemble:
         self.noise_std = 0.0
         self.generator: torch.Generator | None = None
         self._thread_buffers = threading.local()
+        self._watched_range: tuple[torch.Tensor, torch.Tensor] | None = None
+        self._off_range: list[tuple[torch.Tensor, int]] = []
+
+    def watch_range(self, low: torch.Tensor, high: torch.Tensor) -> None:
+        """Count, from now on, the predictions that leave ``[low, high]`` ([obs_dim] each) in
+        any dimension or hit the prediction clip; :meth:`off_range_share` reads the count.
+        A diagnostic of model quality: a model that leaves the data it was fitted on predicts
+        what it never saw."""
+        self._watched_range = (low, high)
+        self._off_range = []
+
+    def off_range_share(self) -> float | None:
+        """Share of the predictions since :meth:`watch_range` that left the range or hit the
+        clip (None: nothing watched or predicted)."""
+        rows = sum(n for _, n in self._off_range)
+        if self._watched_range is None or rows == 0:
+            return None
+        return float(torch.stack([count for count, _ in self._off_range]).sum()) / rows
+
+    def _finish(self, next_obs: torch.Tensor) -> torch.Tensor:
+        """Clip a prediction; count it if a range is watched."""
+        next_obs = next_obs.clamp_(-self.clip, self.clip)
+        if self._watched_range is not None:
+            low, high = self._watched_range
+            outside = (next_obs < low) | (next_obs > high) | (next_obs.abs() >= self.clip)
+            # list.append is atomic: imagined rollouts predict from several threads.
+            self._off_range.append((outside.any(-1).sum(), outside.numel() // outside.shape[-1]))
+        return next_obs
 
     @property
     def num_models(self) -> int:
@@ -207,7 +235,7 @@ class FrozenEnsemble:
                     for k in range(self.num_models)
                 ]
             )
-        return h.add_(obs).clamp_(-self.clip, self.clip)
+        return self._finish(h.add_(obs))
 
     def predict_assigned(
         self,
@@ -223,7 +251,7 @@ class FrozenEnsemble:
             rows = (model_ids == k).nonzero(as_tuple=True)[0]
             if rows.numel():
                 out[rows] = self._predict_one(k, x[rows], None if noise is None else noise[rows])
-        return out.add_(obs).clamp_(-self.clip, self.clip)
+        return self._finish(out.add_(obs))
 
 
 class EarlyStopping:
@@ -562,6 +590,18 @@ class DynamicsEnsemble(nn.Module):
         return frozen.predict_grouped(
             obs.expand(k, *obs.shape).contiguous(), act.expand(k, *act.shape).contiguous()
         )
+
+    @torch.no_grad()
+    def loss(self, obs: torch.Tensor, act: torch.Tensor, next_obs: torch.Tensor) -> float:
+        """Mean over models of the training loss (MSE on normalized deltas, this fit's
+        normalization) on the given transitions: the held-out loss on data no model saw."""
+        obs, act, next_obs = (t.to(self.device, torch.float32) for t in (obs, act, next_obs))
+        target = self.normalizer.delta(next_obs - obs)
+        losses = [
+            (self.normalized_delta(k, obs, act) - target).square().mean()
+            for k in range(self.num_models)
+        ]
+        return float(torch.stack(losses).mean())
 
     def state(self) -> dict[str, Any]:
         """Weights, optimizer states and RNG state, for checkpoints."""

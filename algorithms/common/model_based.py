@@ -33,10 +33,11 @@ import torch
 
 from algorithms.base import AlgorithmConfig, SeededAlgorithm
 from algorithms.common.buffer import TransitionBuffer
-from algorithms.common.ensemble import DynamicsEnsemble, EnsembleConfig
+from algorithms.common.ensemble import DynamicsEnsemble, EnsembleConfig, FrozenEnsemble
 from benchmark.config import param
-from benchmark.errors import DivergenceError
+from benchmark.errors import ConfigError, DivergenceError
 from benchmark.logger import Policy
+from benchmark.tasks import Task
 
 
 @dataclass
@@ -76,6 +77,20 @@ class ModelBasedConfig(RealDataConfig):
     """Epochs without improvement before a model stops (model_early_stopping='patience')."""
     model_min_improvement: float = param(0.01, ge=0, lt=1)
     """Relative decrease of the best held-out loss that counts as an improvement ('patience')."""
+    imagined_reward: Literal["auto", "official", "env"] = "auto"
+    """The reward imagined (model) steps are scored with. 'official': the official code's
+    model-side ``reward(obs, act, obs_next)`` (the paper's -rllab tasks only): the control cost
+    on the policy's raw, unclipped action, velocity read from the next observation, the +-1000
+    clip; 'env': the env's own reward (clipped action), what evaluation measures; 'auto': the
+    official one where the task has it, else the env's. The task's ``imagined_reward_fn``."""
+
+    def check_task(self, task: Task) -> None:
+        """Settings that depend on the task: a task without an official model-side reward
+        cannot be asked for it."""
+        try:
+            task.imagined_reward_fn(self.imagined_reward)
+        except ValueError as error:
+            raise ConfigError(f"imagined_reward: {error}") from None
 
     def ensemble_config(self) -> EnsembleConfig:
         return EnsembleConfig(
@@ -143,8 +158,12 @@ class RealDataAlgorithm(SeededAlgorithm):
     optional.
     """
 
+    extendable = True  # the budget only ends the loop (and caps the last collection)
     config: RealDataConfig
     buffer: TransitionBuffer
+    iteration_stats: dict[str, float]
+    """Progress columns a step of the iteration (e.g. collecting with a planner) adds; the
+    loop empties it at the start of each iteration and logs it with the rest."""
 
     # -- what an algorithm supplies ---------------------------------------------------------
 
@@ -175,6 +194,12 @@ class RealDataAlgorithm(SeededAlgorithm):
     def close(self) -> None:
         """Release what training holds open (envs); called when ``train`` ends."""
 
+    def score_new_data(self, n_steps: int) -> dict[str, float]:
+        """Progress columns on the ``n_steps`` real transitions just collected with the
+        controller, scored before the next fit sees them (the models' quality where the
+        policy now goes); none by default."""
+        return {}
+
     # -- the loop ---------------------------------------------------------------------------
 
     def train(self, total_steps: int) -> None:
@@ -185,10 +210,13 @@ class RealDataAlgorithm(SeededAlgorithm):
                 start = time.perf_counter()
                 remaining = total_steps - self.env_steps
                 self.logger.phase(f"{label}: collecting real steps")
+                self.iteration_stats = {}
                 if self.iteration == 0:
                     returns = self.collect(min(self.config.initial_random_steps, remaining), None)
                 else:
+                    steps_before = self.env_steps
                     returns = self.collect_with_policy(min(self.steps_per_iteration, remaining))
+                    stats |= self.score_new_data(self.env_steps - steps_before)
                 if returns:  # no column when no episode finished in this iteration
                     stats["collected_return"] = float(np.mean(returns))
                 stats["time_collect_s"] = time.perf_counter() - start
@@ -196,6 +224,7 @@ class RealDataAlgorithm(SeededAlgorithm):
                 stats |= self.fit_model()
                 self.logger.phase(f"{label}: improving the policy")
                 stats |= self.improve()
+                stats |= self.iteration_stats
                 self.iteration += 1
                 if self.logger.evaluation_due(self.env_steps, total_steps):
                     self.logger.phase(f"{label}: evaluating")
@@ -265,6 +294,22 @@ class ModelBasedAlgorithm(RealDataAlgorithm):
     """Base of the algorithms that learn a dynamics ensemble from a buffer of real data."""
 
     config: ModelBasedConfig
+    progress_columns = {
+        "collected_return": "mean return of the episodes the controller finished while "
+        "collecting the iteration's real data",
+        "model_train_loss": "the fit's last-epoch training loss (MSE of normalized deltas, "
+        "mean over models)",
+        "model_valid_loss": "the fit's last held-out loss (each model's random 20% of the "
+        "buffer; neighbouring transitions of an episode fall on both sides of the split)",
+        "model_epochs": "epochs the fit trained, mean over models",
+        "model_next_loss": "the loss of the models fitted at the previous iteration on this "
+        "iteration's real transitions, before any fit saw them: how well the models predict "
+        "where the current policy goes (empty after the random data)",
+        "imagined_off_range": "share of imagined (MB-MPC: planned) steps whose predicted "
+        "observation left the buffer's observed range by more than half its width in any "
+        "dimension, or hit the prediction clip",
+        "time_collect_s, time_fit_s": "seconds collecting real data, fitting the models",
+    }
 
     def __init__(self, task, config, seed, logger, device="cpu") -> None:
         super().__init__(task, config, seed, logger, device)
@@ -277,9 +322,35 @@ class ModelBasedAlgorithm(RealDataAlgorithm):
             device=self.device,
         )
         self.buffer = TransitionBuffer(task.obs_dim, task.act_dim, config.buffer_size)
+        self.model_reward_fn = task.imagined_reward_fn(config.imagined_reward)
+        """What imagined and planned steps are scored with (``imagined_reward``)."""
 
     def fit_model(self) -> dict[str, float]:
         return fit_ensemble(self.ensemble, self.buffer)
+
+    def score_new_data(self, n_steps: int) -> dict[str, float]:
+        """``model_next_loss``: the loss of the models fitted last iteration on the real
+        transitions collected since (the newest ``n_steps`` in the buffer; no model has been
+        fitted on them yet): how well the models predict where the current policy goes, at
+        no extra real steps. On the fit's scale (MSE of normalized deltas, mean over models),
+        so it reads beside ``model_valid_loss``."""
+        n = min(n_steps, len(self.buffer))
+        if n == 0:
+            return {}
+        tail = slice(len(self.buffer) - n, None)
+        b = self.buffer
+        return {"model_next_loss": self.ensemble.loss(b.obs[tail], b.act[tail], b.next_obs[tail])}
+
+    def watched_models(self) -> FrozenEnsemble:
+        """The fitted ensemble's inference view, counting imagined steps that leave the
+        buffer's observations by more than half their range in any dimension (or hit the
+        prediction clip): read with ``off_range_share()`` as ``imagined_off_range``."""
+        frozen = self.ensemble.frozen()
+        seen = torch.cat([self.buffer.obs, self.buffer.next_obs]).to(self.device)
+        low, high = seen.amin(0), seen.amax(0)
+        margin = 0.5 * (high - low)
+        frozen.watch_range(low - margin, high + margin)
+        return frozen
 
     def state_dict(self) -> dict[str, Any]:
         return {**super().state_dict(), "ensemble": self.ensemble.state()}

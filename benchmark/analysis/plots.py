@@ -54,12 +54,15 @@ def learning_curves(
     metric: str = "return_mean",
     published: pd.DataFrame | None = None,
     include_unfinished: bool = False,
+    published_curves: pd.DataFrame | None = None,
 ) -> list[Path]:
     """One panel per task: ``metric`` (a key of :data:`METRICS`) against real env steps, one
     line per algorithm with the mean over seeds and a 95% bootstrap band (or, ``per_seed``,
     one line per seed). ``published`` (``tables.published_points``) adds the published
-    numbers of the same setting as labelled markers; ``include_unfinished`` also draws runs
-    still in progress (a long reference run), which the title then says."""
+    numbers of the same setting as labelled markers and ``published_curves``
+    (``tables.published_curve_points``) the published learning curves as dashed black
+    reference lines; ``include_unfinished`` also draws runs still in progress (a long
+    reference run), which the title then says."""
     if metric not in METRICS:
         raise ValueError(f"unknown metric {metric!r}; choose from: {', '.join(METRICS)}")
     statuses = ["done", "running"] if include_unfinished else ["done"]
@@ -112,6 +115,19 @@ def learning_curves(
                     markersize=8,
                     linestyle="none",
                     label=f"{ref['algo']} published: {ref['return_mean']:.0f} ({ref['source']})",
+                )
+        if published_curves is not None:
+            curves = published_curves[published_curves["task"] == task]
+            # Only the stretch of the curve the runs cover: the panel stays on their steps.
+            curves = curves[curves["timesteps"] <= sub["env_steps"].max() * 1.25]
+            for (algo, source), curve in curves.groupby(["algo", "source"], sort=True):
+                ax.plot(
+                    curve["timesteps"],
+                    curve["return_mean"],
+                    linestyle="--",
+                    color="black",
+                    linewidth=1.2,
+                    label=f"{algo}: published curve ({source})",
                 )
         if log_x and sub["env_steps"].min() > 0:
             ax.set_xscale("log")

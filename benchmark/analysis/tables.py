@@ -71,6 +71,13 @@ def published_returns() -> pd.DataFrame:
         return pd.read_csv(f)
 
 
+def published_curves() -> pd.DataFrame:
+    """Published learning curves shipped with the suite: one row per (source, env, algorithm,
+    timesteps) point (benchmark/reference/README.md says where each comes from)."""
+    with resources.files("benchmark.reference").joinpath("published_curves.csv").open() as f:
+        return pd.read_csv(f)
+
+
 def run_summaries(table: pd.DataFrame) -> pd.DataFrame:
     """One row per finished run: its final return, steps, horizon."""
     done = table[table["status"] == "done"]
@@ -103,12 +110,15 @@ def published_of(published: pd.DataFrame, name: str, task: str) -> pd.DataFrame:
     return published[same_algorithm & (published["env"] == PUBLISHED_ENV.get(task, ""))]
 
 
-def published_points(table: pd.DataFrame, experiment: str) -> pd.DataFrame:
+def published_points(
+    table: pd.DataFrame, experiment: str, published: pd.DataFrame | None = None
+) -> pd.DataFrame:
     """The published numbers that belong in an experiment's learning-curve panels: per task and
     run label, those of the same env, algorithm and horizon (columns task, algo, timesteps,
-    return_mean, source)."""
+    return_mean, source). ``published``: the table to match against (default: the published
+    returns; :func:`published_curve_points` passes the published curves)."""
     runs = table[(table["experiment"] == experiment) & table["env_steps"].notna()]
-    published = published_returns()
+    published = published_returns() if published is None else published
     rows = []
     for (task, algo), group in runs.groupby(["task", "algo"], sort=True):
         name = published_name(group["algorithm"].iloc[0])
@@ -128,6 +138,15 @@ def published_points(table: pd.DataFrame, experiment: str) -> pd.DataFrame:
                 }
             )
     return pd.DataFrame(rows, columns=["task", "algo", "timesteps", "return_mean", "source"])
+
+
+def published_curve_points(table: pd.DataFrame, experiment: str) -> pd.DataFrame:
+    """The points of every published curve that belongs in an experiment's panels (same env,
+    algorithm and horizon as one of its run labels), in the columns of
+    :func:`published_points`, sorted by step: a panel draws each (task, algo, source) as a
+    reference line."""
+    points = published_points(table, experiment, published_curves())
+    return points.sort_values(["task", "algo", "source", "timesteps"], ignore_index=True)
 
 
 def final_returns(table: pd.DataFrame, horizons: dict[str, int] | None = None) -> pd.DataFrame:

@@ -262,6 +262,69 @@ def _pr2reach_rllab_fns(env: Any) -> tuple[RewardFn, TerminationFn]:
     return reward_fn, _never_terminates
 
 
+# The official model-side rewards: each official env's ``reward(obs, act, obs_next)``
+# (sandbox/ours/envs/mujoco/*_rand_param.py in jonasrothfuss/model_ensemble_meta_learning), which
+# MB-MPO's imagined rollouts were scored with. They differ from the env's own reward in three
+# ways the official code had: the control cost is charged on the policy's raw, unclipped action
+# (only the real env clips it); the forward velocity is read from the next observation's qvel[0]
+# (Hopper, Walker2d, Swimmer: the env pays a finite difference of x); PR2 pays the next tip
+# distance (the env: the current one). HalfCheetah, Hopper and Swimmer clip the reward to +-1000.
+# Weights are read from the env, as for the exact reward functions.
+
+OFFICIAL_REWARD_CLIP = 1000.0
+"""The official HalfCheetah, Hopper and Swimmer ``reward()`` clip to +-this value."""
+
+
+def _clip_official(reward: torch.Tensor) -> torch.Tensor:
+    return reward.clamp(-OFFICIAL_REWARD_CLIP, OFFICIAL_REWARD_CLIP)
+
+
+def _velocity_official_reward(
+    velocity_dim: int, alive_bonus: float, reward_clip: bool
+) -> Callable[[Any], RewardFn]:
+    """``w_forward * next_obs[velocity_dim] + alive_bonus - w_ctrl * |a|^2`` on the raw action
+    (HalfCheetah, Hopper, Walker2d, Swimmer); ``velocity_dim`` counts from the end of qpos."""
+
+    def build(env: Any) -> RewardFn:
+        w_forward, w_ctrl = env._forward_reward_weight, env._ctrl_cost_weight
+        bonus = getattr(env, "_alive_bonus", 0.0) if alive_bonus else 0.0
+        dim = env.data.qpos.size + velocity_dim
+
+        def reward_fn(obs, act, next_obs):
+            reward = w_forward * next_obs[..., dim] + bonus - _ctrl_cost(act, w_ctrl)
+            return _clip_official(reward) if reward_clip else reward
+
+        return reward_fn
+
+    return build
+
+
+def _ant_rllab_official_reward(env: Any) -> RewardFn:
+    """``qvel[0]' + survive - w_ctrl * |a / half_range|^2`` on the raw action, not clipped."""
+    w_ctrl, survive = env._ctrl_cost_weight, env._survive_reward
+    half_range = (env.action_space.high - env.action_space.low) / 2
+    x_velocity = env.data.qpos.size - 2
+
+    def reward_fn(obs, act, next_obs):
+        scaled = act / torch.as_tensor(half_range).to(act)
+        return next_obs[..., x_velocity] + survive - _ctrl_cost(scaled, w_ctrl)
+
+    return reward_fn
+
+
+def _pr2reach_rllab_official_reward(env: Any) -> RewardFn:
+    """``-w_dist * |goal - tip'|^2 - w_ctrl * |a / half_range|^2``: the next observation's
+    distance and the raw action, not clipped."""
+    w_dist, w_ctrl = env._reward_dist_weight, env._reward_control_weight
+    half_range = (env.action_space.high - env.action_space.low) / 2
+
+    def reward_fn(obs, act, next_obs):
+        scaled = act / torch.as_tensor(half_range).to(act)
+        return -w_dist * next_obs[..., 14:17].square().sum(-1) - _ctrl_cost(scaled, w_ctrl)
+
+    return reward_fn
+
+
 def _point2d_fns(env: Any) -> tuple[RewardFn, TerminationFn]:
     goal = torch.as_tensor(env.goal)
 
@@ -283,6 +346,9 @@ class TaskSpec:
     description: str = ""
     eval_env_kwargs: dict[str, Any] = field(default_factory=dict)
     """Env kwargs that differ in evaluation (e.g. the Ant's leg crippled only at test time)."""
+    build_official_reward: Callable[[Any], RewardFn] | None = None
+    """The official code's model-side ``reward(obs, act, obs_next)`` for this task, where its
+    env has one (the paper's -rllab tasks): what MB-MPO's imagined rollouts were scored with."""
 
 
 _LOCOMOTION_KWARGS = {"exclude_current_positions_from_observation": False}
@@ -361,6 +427,7 @@ TASKS: dict[str, TaskSpec] = {
         "mbbench/HalfCheetahRllab-v0",
         200,
         _halfcheetah_rllab_fns,
+        build_official_reward=_velocity_official_reward(-1, alive_bonus=False, reward_clip=True),
         description="the paper's HalfCheetah (rllab): dt 0.01, obs qpos[1:], qvel, clipped actions",
     ),
     "hopper-rllab": TaskSpec(
@@ -368,6 +435,7 @@ TASKS: dict[str, TaskSpec] = {
         200,
         _walker_rllab_fns(_hopper_rllab_healthy),
         position_dims=(0,),
+        build_official_reward=_velocity_official_reward(0, alive_bonus=True, reward_clip=True),
         description="the paper's Hopper (rllab): dt 0.02, obs x + rllab's, clipped actions",
     ),
     "walker2d-rllab": TaskSpec(
@@ -375,6 +443,7 @@ TASKS: dict[str, TaskSpec] = {
         200,
         _walker_rllab_fns(_walker2d_rllab_healthy),
         position_dims=(0,),
+        build_official_reward=_velocity_official_reward(0, alive_bonus=True, reward_clip=False),
         description="the paper's Walker2d (rllab): dt 0.02, obs x + rllab's, clipped actions",
     ),
     "swimmer-rllab": TaskSpec(
@@ -382,18 +451,21 @@ TASKS: dict[str, TaskSpec] = {
         200,
         _swimmer_rllab_fns,
         position_dims=(0,),
+        build_official_reward=_velocity_official_reward(-1, alive_bonus=False, reward_clip=True),
         description="the paper's Swimmer (rllab): dt 0.01, obs x + rllab's, clipped actions",
     ),
     "ant-rllab": TaskSpec(
         "mbbench/AntRllab-v0",
         200,
         _ant_rllab_fns,
+        build_official_reward=_ant_rllab_official_reward,
         description="the paper's Ant (rllab): dt 0.02, obs qpos[2:], qvel, contact cost",
     ),
     "pr2reach-rllab": TaskSpec(
         "mbbench/PR2ReachRllab-v0",
         200,
         _pr2reach_rllab_fns,
+        build_official_reward=_pr2reach_rllab_official_reward,
         description="the paper's PR2 reaching task (rllab) on Gymnasium's Pusher arm",
     ),
     "point2d-flip": TaskSpec(
@@ -435,6 +507,10 @@ class Task:
             self.action_low = act_space.low.astype(np.float64)
             self.action_high = act_space.high.astype(np.float64)
             self.reward_fn, self.termination_fn = spec.build_fns(env.unwrapped)
+            build_official = spec.build_official_reward
+            self.official_reward_fn: RewardFn | None = (
+                None if build_official is None else build_official(env.unwrapped)
+            )
         finally:
             env.close()
 
@@ -442,6 +518,22 @@ class Task:
     def can_terminate(self) -> bool:
         """False for tasks whose episodes only end at the time limit."""
         return self.termination_fn is not _never_terminates
+
+    def imagined_reward_fn(self, kind: str) -> RewardFn:
+        """The reward a model-based algorithm scores imagined steps with. ``"env"``: the
+        env's own reward (:attr:`reward_fn`). ``"official"``: the official code's model-side
+        reward (:attr:`official_reward_fn`); a task without one has none to offer (ValueError).
+        ``"auto"``: the official one where the task has it, else the env's."""
+        if kind == "env" or (kind == "auto" and self.official_reward_fn is None):
+            return self.reward_fn
+        if kind in ("official", "auto"):
+            if self.official_reward_fn is None:
+                raise ValueError(
+                    f"task {self.name!r} has no official model-side reward (only the paper's "
+                    "-rllab tasks do); use imagined_reward='env' or 'auto'"
+                )
+            return self.official_reward_fn
+        raise ValueError(f"unknown imagined reward {kind!r}; choose from: auto, official, env")
 
     @property
     def model_input_dims(self) -> list[int]:

@@ -1,19 +1,6 @@
 # Figures, tables and the report, from the aggregated table.
 
 
-def figure_flags(exp, metric):
-    """mbbench figure's options for experiment ``exp`` plotting ``metric``."""
-    spec = experiment(exp)
-    return " ".join(
-        [
-            f"--title {shlex.quote(spec.get('title', exp))}",
-            f"--note {shlex.quote(spec.get('note', ''))}",
-            "--per-seed" if spec.get("figure") == "per_seed" else "",
-            f"--metric {metric}",
-        ]
-    )
-
-
 rule figure:
     input:
         f"{RESULTS}/summary/runs.csv",
@@ -87,13 +74,6 @@ rule tables:
     shell:
         "{params.mbbench} tables {input} --out {params.out} {params.horizons}"
         " --note {params.note} > {log} 2>&1"
-
-
-def claims_plasticity_run():
-    """The run C5 reads its plasticity grid from: the first experiment's that draws Fig. 2."""
-    for exp in plasticity_experiments():
-        return exp, run_dir(exp, **experiment(exp)["plasticity"])
-    return None, None
 
 
 rule claims:

@@ -4,9 +4,9 @@ import json
 import shlex
 import sys
 
-# Only light imports while the workflow is parsed (every SLURM job parses it again): the
-# layout module; the algorithm registry (torch, SB3) is imported when a job's resources are
-# computed, and the configuration check runs once, at the start of a real run (onstart).
+# Only light imports while a cluster job parses the workflow: the layout module; the algorithm
+# registry (torch, SB3) is imported when a job's resources are computed, and by the
+# configuration check, which the main process alone runs (below).
 from benchmark import jobs, layout
 
 RESULTS = config["results"]
@@ -45,10 +45,17 @@ def run_arguments(wildcards):
     return " ".join(args)
 
 
-onstart:
+# Every job's settings are resolved (algorithm, task, preset, keys, types, ranges) when the
+# workflow is parsed by the main process, so a bad config stops a dry run and a real run alike
+# with one line naming the experiment, the label and what is wrong, before anything is written.
+# (Jobs on a cluster parse the workflow again; they skip the check and its imports.)
+if workflow.is_main_process:
     from benchmark.run import check_training_jobs
 
-    check_training_jobs(config)
+    try:
+        check_training_jobs(config)
+    except ValueError as error:
+        sys.exit(str(error))
 
 
 def figure_experiments():
@@ -60,6 +67,26 @@ def plasticity_experiments():
 
 
 FIGURE_METRIC = config.get("figure_metric", "return_mean")
+
+
+def figure_flags(exp, metric):
+    """mbbench figure's options for experiment ``exp`` plotting ``metric``."""
+    spec = experiment(exp)
+    return " ".join(
+        [
+            f"--title {shlex.quote(spec.get('title', exp))}",
+            f"--note {shlex.quote(spec.get('note', ''))}",
+            "--per-seed" if spec.get("figure") == "per_seed" else "",
+            f"--metric {metric}",
+        ]
+    )
+
+
+def claims_plasticity_run():
+    """The run C5 reads its plasticity grid from: the first experiment's that draws Fig. 2."""
+    for exp in plasticity_experiments():
+        return exp, run_dir(exp, **experiment(exp)["plasticity"])
+    return None, None
 
 
 def figure_files():
