@@ -166,6 +166,23 @@ def cmd_figure(args: argparse.Namespace) -> int:
     from benchmark.analysis.tables import published_curve_points, published_points
 
     table = _load_results(args.results)
+    if args.aggregate:
+        from benchmark.analysis.plots import aggregate_figure
+
+        try:
+            paths = aggregate_figure(
+                table,
+                args.experiment,
+                Path(args.out),
+                args.title or "",
+                args.note or "",
+                metric=args.metric,
+                at=args.at,
+            )
+        except ValueError as error:
+            raise ConfigError(str(error)) from None
+        print("\n".join(map(str, paths)))
+        return 0
     published = published_points(table, args.experiment) if args.published else None
     curves = published_curve_points(table, args.experiment) if args.published else None
     try:
@@ -491,6 +508,15 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="mark the published numbers of the same task, algorithm and horizon, and draw "
         "the published learning curves of that setting as dashed reference lines",
+    )
+    p_fig.add_argument(
+        "--aggregate",
+        action="store_true",
+        help="instead of learning curves: across the experiment's tasks (2+), IQM and mean of "
+        "normalized scores with stratified bootstrap CIs and performance profiles (rliable)",
+    )
+    p_fig.add_argument(
+        "--at", type=float, help="with --aggregate: scores at this many steps (default: final)"
     )
     p_fig.add_argument(
         "--include-unfinished",

@@ -319,3 +319,67 @@ def test_tables_label_each_rows_model_fit_and_carry_the_profile_note(tmp_path):
     assert "| mbmpo_patience | patience 5 / 1%, <=500 epochs |" in (
         out / "samples_needed.md"
     ).read_text().replace("| e | halfcheetah ", "")
+
+
+@pytest.fixture
+def two_task_results(tmp_path) -> pd.DataFrame:
+    """Experiment 'agg' on halfcheetah and hopper, final returns (1000 steps):
+    random 0 and ppo 100 on both tasks (the normalization: 0 and 1);
+    steady: 50, 50, 50 on both (normalized 0.5 each);
+    spread: 0, 100, 200 on halfcheetah and 100, 100, 100 on hopper (0, 1, 2 and 1, 1, 1)."""
+    root = tmp_path / "runs"
+    finals = {
+        "random": {"halfcheetah": [0, 0], "hopper": [0, 0]},
+        "ppo": {"halfcheetah": [100, 100], "hopper": [100, 100]},
+        "steady": {"halfcheetah": [50, 50, 50], "hopper": [50, 50, 50]},
+        "spread": {"halfcheetah": [0, 100, 200], "hopper": [100, 100, 100]},
+    }
+    for algo, per_task in finals.items():
+        for task, values in per_task.items():
+            for seed, value in enumerate(values):
+                write_run(root, "agg", task, algo, seed, [(500, 0.0), (1000, float(value))])
+    table = aggregate(root, warn=False)
+    # 'steady' and 'spread' are labels of MB-MPO runs; random and ppo are what they are.
+    table["algorithm"] = table["algo"].replace({"steady": "mbmpo", "spread": "mbmpo"})
+    return table
+
+
+def test_aggregate_scores_and_performance_profiles_by_hand(two_task_results):
+    scores = S.aggregate_scores(two_task_results, ["spread", "steady"], ["halfcheetah", "hopper"])
+    assert scores.normalization.startswith("0 = random policy, 1 = best model-free")
+    np.testing.assert_allclose(scores.normalized["spread"]["halfcheetah"], [0, 1, 2])
+    iqm, (low, high) = S.aggregate_with_ci(scores.normalized["steady"], S.iqm)
+    assert (iqm, low, high) == (0.5, 0.5, 0.5)  # every run at 0.5: no spread at all
+    # spread: [0, 1, 2, 1, 1, 1]: IQM trims one run at each end -> 1; mean 1
+    assert S.aggregate_with_ci(scores.normalized["spread"], S.iqm)[0] == pytest.approx(1.0)
+    assert S.aggregate_with_ci(scores.normalized["spread"], np.mean)[0] == pytest.approx(1.0)
+    taus = np.array([0.4, 0.6, 1.5])
+    point, low, high = S.performance_profile(scores.normalized["steady"], taus)
+    np.testing.assert_allclose(point, [1.0, 0.0, 0.0])
+    point, low, high = S.performance_profile(scores.normalized["spread"], taus)
+    # halfcheetah: 2/3, 2/3, 1/3 of runs above; hopper: 1, 1, 0; the mean over tasks
+    np.testing.assert_allclose(point, [5 / 6, 5 / 6, 1 / 6])
+    assert (low <= point).all() and (point <= high).all() and (high - low).max() > 0
+    # Without random runs: 0 and 1 are the worst and best algorithm's mean per task.
+    no_random = two_task_results[two_task_results["algo"] != "random"]
+    relative = S.aggregate_scores(no_random, ["spread", "steady"], ["halfcheetah", "hopper"])
+    assert relative.normalization.startswith("0 = worst, 1 = best algorithm")
+    np.testing.assert_allclose(relative.normalized["steady"]["hopper"], [0, 0, 0])
+    np.testing.assert_allclose(relative.normalized["spread"]["halfcheetah"], [-1, 1, 3])
+
+
+def test_aggregate_figure_draws_the_intervals_and_profiles(two_task_results, tmp_path, monkeypatch):
+    drawn = {}
+    monkeypatch.setattr(plots, "save", lambda fig, stem: drawn.setdefault("fig", fig) and [stem])
+    plots.aggregate_figure(two_task_results, "agg", tmp_path / "agg")
+    iqm_ax, mean_ax, profile_ax = drawn["fig"].axes
+    labels = [t.get_text() for t in iqm_ax.get_yticklabels()]
+    assert labels == ["ppo", "random", "spread", "steady"]
+    # the point estimate of 'steady' (row 3) is the black line at 0.5
+    steady_lines = [line for line in iqm_ax.get_lines() if min(line.get_ydata()) > 2.5]
+    assert [float(line.get_xdata()[0]) for line in steady_lines] == [0.5]
+    assert {line.get_label() for line in profile_ax.get_lines()} >= {"spread", "steady"}
+    assert "fraction of runs" in profile_ax.get_ylabel()
+    with pytest.raises(ValueError, match="2\\+ tasks"):
+        one_task = two_task_results[two_task_results["task"] == "hopper"]
+        plots.aggregate_figure(one_task, "agg", tmp_path / "one")

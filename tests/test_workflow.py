@@ -156,6 +156,9 @@ def test_paper_dry_run_lists_the_full_job_set(tmp_path):
     assert "runs/fig3/halfcheetah-rllab/" in result.stdout
     assert "runs/fig4/halfcheetah-rllab/" in result.stdout
     assert int(counts["figure_evaluation"]) == int(counts["figure"])
+    # rliable's across-task figure for the experiments over several tasks: the two Fig. 1s
+    # and the adaptation experiment
+    assert int(counts["figure_aggregate"]) == 3
     assert "--metric paper_return" in result.stdout
 
 

@@ -153,6 +153,73 @@ def learning_curves(
     return save(fig, stem)
 
 
+def aggregate_figure(
+    table: pd.DataFrame,
+    experiment: str,
+    stem: Path,
+    title: str = "",
+    note: str = "",
+    metric: str = "return_mean",
+    at: float | None = None,
+) -> list[Path]:
+    """Across the experiment's tasks, as rliable draws them: the IQM and the mean of normalized
+    scores per algorithm with stratified bootstrap 95% intervals, and performance profiles
+    (share of runs above each normalized score, 95% band), from the statistics ``mbbench
+    compare`` uses (``benchmark.analysis.stats``). Needs two or more tasks."""
+    from benchmark.analysis.stats import (
+        aggregate_scores,
+        aggregate_with_ci,
+        iqm,
+        performance_profile,
+    )
+
+    if metric not in METRICS:
+        raise ValueError(f"unknown metric {metric!r}; choose from: {', '.join(METRICS)}")
+    runs = table[(table["experiment"] == experiment) & (table["status"] == "done")]
+    tasks = sorted(runs["task"].unique())
+    if len(tasks) < 2:
+        raise ValueError(f"experiment {experiment!r}: an aggregate needs 2+ tasks, got {tasks}")
+    algos = sorted(runs["algo"].unique())
+    scores = aggregate_scores(runs, algos, tasks, at, metric)
+    colors = dict(zip(algos, sns.color_palette(n_colors=len(algos)), strict=True))
+    fig, axes = plt.subplots(1, 3, figsize=(13, 0.9 + 0.45 * len(algos) + 2.2))
+    for ax, (name, statistic) in zip(axes[:2], (("IQM", iqm), ("Mean", np.mean)), strict=True):
+        for row, algo in enumerate(algos):
+            estimate, (low, high) = aggregate_with_ci(scores.normalized[algo], statistic)
+            ax.barh(row, high - low, left=low, height=0.6, color=colors[algo], alpha=0.75)
+            ax.plot([estimate, estimate], [row - 0.3, row + 0.3], color="black", linewidth=2)
+        ax.set_yticks(range(len(algos)), algos)
+        ax.set_xlabel(f"{name} of normalized score")
+        ax.grid(axis="x", alpha=0.3)
+    taus = np.linspace(
+        min(min(x.min() for x in s.values()) for s in scores.normalized.values()) - 0.05,
+        max(max(x.max() for x in s.values()) for s in scores.normalized.values()) + 0.05,
+        101,
+    )
+    ax = axes[2]
+    for algo in algos:
+        point, low, high = performance_profile(scores.normalized[algo], taus)
+        ax.plot(taus, point, color=colors[algo], label=algo)
+        ax.fill_between(taus, low, high, color=colors[algo], alpha=0.2)
+    ax.set_xlabel("normalized score tau")
+    ax.set_ylabel("fraction of runs with score > tau")
+    ax.set_ylim(-0.02, 1.02)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7)
+    where = f"at {at:g} steps" if at is not None else "final"
+    seeds = runs.groupby("algo")["seed"].nunique()
+    heading = (
+        f"{title or experiment}: {len(tasks)} tasks, {where} {METRICS[metric]}; "
+        f"bars: 95% stratified bootstrap CI, line: point estimate "
+        f"({', '.join(f'{a}: {n}' for a, n in seeds.items())} seeds per task)"
+    )
+    fig.suptitle(textwrap.fill(heading, 180), fontsize=10)
+    caption = f"Normalized score: {scores.normalization}. {note}".strip()
+    fig.text(0.5, -0.02, textwrap.fill(caption, 200), ha="center", va="top", fontsize=8)
+    fig.tight_layout()
+    return save(fig, stem)
+
+
 def plasticity_heatmaps(grid: dict[str, np.ndarray], stem: Path, note: str = "") -> list[Path]:
     """Fig. 2: the ensemble's prediction std and KL(pre || post-update policy) over the 2D
     point env's state space."""

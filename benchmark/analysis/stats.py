@@ -170,6 +170,76 @@ def aggregate_with_ci(
     return float(point), (float(low), float(high))
 
 
+def performance_profile(
+    normalized: ScoreArrays, taus: np.ndarray, reps: int = 2000, seed: int = BOOTSTRAP_SEED
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The run-score distribution of Agarwal et al. (2021): for each threshold tau, the share
+    of runs whose normalized score exceeds it, averaged over tasks (every task weighs the
+    same), with a stratified bootstrap 95% band (runs resampled within each task). Returns
+    (point, low, high), each shaped like ``taus``."""
+    tasks = sorted(normalized)
+
+    def profile(samples: list[np.ndarray]) -> np.ndarray:
+        # samples[t]: [..., runs] -> share above each tau: [..., len(taus)], mean over tasks
+        return np.mean(
+            [(x[..., None] > taus).mean(axis=-2) for x in samples],
+            axis=0,
+        )
+
+    point = profile([normalized[t] for t in tasks])
+    rng = np.random.default_rng(seed)
+    resampled = [
+        normalized[t][rng.integers(len(normalized[t]), size=(reps, len(normalized[t])))]
+        for t in tasks
+    ]
+    low, high = np.percentile(profile(resampled), [2.5, 97.5], axis=0)
+    return point, low, high
+
+
+@dataclass
+class AggregateScores:
+    """Every algorithm's normalized scores across an experiment's tasks, and how they were
+    normalized (what the aggregate figure draws)."""
+
+    normalized: dict[str, ScoreArrays]
+    """algorithm label -> task -> normalized scores of its runs."""
+    normalization: str
+    """What 0 and 1 mean on the normalized scale."""
+
+
+def aggregate_scores(
+    table: pd.DataFrame,
+    algos: list[str],
+    tasks: list[str],
+    at: float | None = None,
+    metric: str = "return_mean",
+) -> AggregateScores:
+    """Each algorithm's scores (``metric`` at ``at`` or final) normalized per task: random = 0
+    and the best model-free algorithm = 1 where the table has those runs (as ``mbbench
+    compare``); otherwise the worst and the best algorithm's mean score of the task (a scale
+    relative to the compared algorithms, and named so)."""
+    scores = {a: score_arrays(table, a, tasks, at, metric) for a in algos}
+    try:
+        low, high = normalization_bounds(table, tasks, metric)
+        normalization = "0 = random policy, 1 = best model-free algorithm (mean final score)"
+    except ValueError:
+        low, high = {}, {}
+        for task in tasks:
+            means = [s[task].mean() for s in scores.values() if len(s[task])]
+            if len(means) < 2 or max(means) <= min(means):
+                raise ValueError(
+                    f"{task}: cannot normalize: fewer than 2 distinct algorithms"
+                ) from None
+            low[task], high[task] = float(min(means)), float(max(means))
+        normalization = "0 = worst, 1 = best algorithm of the experiment (mean score per task)"
+    normalized = {a: normalize(s, low, high) for a, s in scores.items()}
+    for algo, per_task in normalized.items():
+        missing = [t for t in tasks if not len(per_task[t])]
+        if missing:
+            raise ValueError(f"{algo}: no finished run on {', '.join(missing)}")
+    return AggregateScores(normalized, normalization)
+
+
 def normalization_bounds(
     table: pd.DataFrame, tasks: list[str], metric: str = "return_mean"
 ) -> tuple[dict[str, float], dict[str, float]]:

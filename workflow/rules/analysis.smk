@@ -8,7 +8,7 @@ rule figure:
         png=f"{RESULTS}/figures/{{exp}}.png",
         pdf=f"{RESULTS}/figures/{{exp}}.pdf",
     wildcard_constraints:
-        exp="[^/]+(?<!_plasticity)(?<!_evaluation)",
+        exp="[^/]+(?<!_plasticity)(?<!_evaluation)(?<!_aggregate)",
     params:
         mbbench=MBBENCH,
         flags=lambda wc: figure_flags(wc.exp, FIGURE_METRIC),
@@ -34,6 +34,23 @@ rule figure_evaluation:
         f"{RESULTS}/logs/figure_{{exp}}_evaluation.log",
     shell:
         "{params.mbbench} figure {input} --experiment {wildcards.exp} {params.flags}"
+        " --out {params.stem} > {log} 2>&1"
+
+
+rule figure_aggregate:
+    input:
+        f"{RESULTS}/summary/runs.csv",
+    output:
+        png=f"{RESULTS}/figures/{{exp}}_aggregate.png",
+        pdf=f"{RESULTS}/figures/{{exp}}_aggregate.pdf",
+    params:
+        mbbench=MBBENCH,
+        flags=lambda wc: figure_flags(wc.exp, FIGURE_METRIC),
+        stem=lambda wc, output: output.png[: -len(".png")],
+    log:
+        f"{RESULTS}/logs/figure_{{exp}}_aggregate.log",
+    shell:
+        "{params.mbbench} figure {input} --experiment {wildcards.exp} {params.flags} --aggregate"
         " --out {params.stem} > {log} 2>&1"
 
 

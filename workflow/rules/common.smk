@@ -89,8 +89,14 @@ def claims_plasticity_run():
     return None, None
 
 
+def aggregate_experiments():
+    """Experiments over two or more tasks: each gets an across-task figure (rliable's)."""
+    return [e for e in figure_experiments() if len(experiment(e)["tasks"]) >= 2]
+
+
 def figure_files():
     files = [f"{RESULTS}/figures/{e}.png" for e in figure_experiments()]
+    files += [f"{RESULTS}/figures/{e}_aggregate.png" for e in aggregate_experiments()]
     if FIGURE_METRIC != "return_mean":  # the deterministic evaluation in a second figure
         files += [f"{RESULTS}/figures/{e}_evaluation.png" for e in figure_experiments()]
     files += [f"{RESULTS}/figures/{e}_plasticity.png" for e in plasticity_experiments()]
