@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 CORES ?= 2
 
-.PHONY: run test test-all test-learning test-slurm lint perf clean-venv
+.PHONY: run test test-all test-learning test-slurm check-report lint perf clean-venv
 
 $(BIN)/.installed: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -17,6 +17,7 @@ $(BIN)/.installed: pyproject.toml constraints.txt
 ## The main job on the embedded default (quick profile).
 run: $(BIN)/.installed
 	$(BIN)/snakemake --cores $(CORES) --workflow-profile workflow/profiles/local
+	$(BIN)/snakemake --workflow-profile workflow/profiles/local --report results/report.html
 
 ## The default test suite (slow tests excluded): the wall-time check alone on the machine first,
 ## then the rest on every core (one worker per core; a module's tests stay on one worker, so
@@ -36,6 +37,14 @@ test-all: $(BIN)/.installed
 ## The workflow on a real one-node SLURM cluster (root: installs and starts slurm-wlm, munge).
 test-slurm: $(BIN)/.installed
 	$(BIN)/python -m pytest -q -m slurm tests/slurm
+
+## The HTML report as a person sees it: the smoke workflow and its report, opened in headless
+## Chromium (Debian's package, installed here when missing and root), screenshot in
+## results/report_check/. Needs the `browser` extra (playwright, driving the system Chromium).
+check-report: $(BIN)/.installed
+	command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium)
+	$(BIN)/pip install -q -c constraints.txt -e '.[dev,browser]'
+	$(BIN)/python -m pytest -q -m browser tests/test_report_browser.py
 
 lint: $(BIN)/.installed
 	$(BIN)/ruff check .

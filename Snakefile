@@ -25,6 +25,11 @@ except WorkflowError as error:  # one line saying where and what, not the schema
     sys.exit(schema_error_line(error))
 
 
+# `snakemake --report results/report.html` (make run ends with it): the figures, tables and
+# verdicts marked with report(...) in the rules, with captions from workflow/report/.
+report: "workflow/report/workflow.rst"
+
+
 include: "workflow/rules/common.smk"
 include: "workflow/rules/train.smk"
 include: "workflow/rules/aggregate.smk"

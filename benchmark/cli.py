@@ -237,6 +237,12 @@ def cmd_claims(args: argparse.Namespace) -> int:
     atomic_write_text(out / "claims.csv", claims.to_frame(rows).to_csv(index=False))
     published = claims.published_beside(table, rows)
     atomic_write_text(out / "claims.md", claims.report(rows, figures, args.note or "", published))
+    from benchmark.analysis.report import html_table_page
+
+    verdicts = claims.to_frame(rows).drop(columns=["figure"], errors="ignore")
+    atomic_write_text(
+        out / "claims.html", html_table_page("The paper's claims", verdicts, args.note or "")
+    )
     for claim, verdict in claims.summarize(rows).items():
         print(f"{claim}: {verdict}")
     return 0

@@ -120,14 +120,16 @@ def learning_curves(
             curves = published_curves[published_curves["task"] == task]
             # Only the stretch of the curve the runs cover: the panel stays on their steps.
             curves = curves[curves["timesteps"] <= sub["env_steps"].max() * 1.25]
-            for (algo, source), curve in curves.groupby(["algo", "source"], sort=True):
+            # One line per published curve, however many run labels it belongs beside.
+            for source, curve in curves.groupby("source", sort=True):
+                curve = curve[curve["algo"] == curve["algo"].iloc[0]]
                 ax.plot(
                     curve["timesteps"],
                     curve["return_mean"],
                     linestyle="--",
                     color="black",
                     linewidth=1.2,
-                    label=f"{algo}: published curve ({source})",
+                    label=f"published curve ({source})",
                 )
         if log_x and sub["env_steps"].min() > 0:
             ax.set_xscale("log")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import os
 from pathlib import Path
 
@@ -45,3 +46,26 @@ def build_report(
     text = "\n".join(lines) + "\n"
     atomic_write_text(out, text)
     return text
+
+
+HTML_STYLE = (
+    "body{font-family:sans-serif;margin:1.5em;color:#222}"
+    "table{border-collapse:collapse;font-size:0.9em}"
+    "th,td{border:1px solid #ccc;padding:0.3em 0.6em;text-align:left;vertical-align:top}"
+    "th{background:#f0f0f0}tr:nth-child(even){background:#fafafa}"
+    "p{max-width:60em}"
+)
+
+
+def html_table_page(title: str, frame: pd.DataFrame, preamble: str = "") -> str:
+    """A self-contained HTML page of one table (what the HTML report shows inline): a title,
+    the preamble's paragraphs, the table."""
+    paragraphs = "".join(
+        f"<p>{html.escape(part.strip())}</p>" for part in preamble.split("\n\n") if part.strip()
+    )
+    body = frame.to_html(index=False, na_rep="", border=0, escape=True)
+    return (
+        f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
+        f"<style>{HTML_STYLE}</style></head><body><h2>{html.escape(title)}</h2>"
+        f"{paragraphs}{body}</body></html>\n"
+    )

@@ -269,9 +269,14 @@ def to_markdown(frame: pd.DataFrame, float_format: str = "{:.1f}") -> str:
 
 
 def write_table(frame: pd.DataFrame, stem: Path, preamble: str = "") -> list[Path]:
-    """``stem``.csv and ``stem``.md, written atomically."""
+    """``stem``.csv, ``stem``.md and ``stem``.html (for the HTML report), written atomically."""
+    from benchmark.analysis.report import html_table_page
+
     stem.parent.mkdir(parents=True, exist_ok=True)
     csv_path, md_path = stem.with_suffix(".csv"), stem.with_suffix(".md")
+    html_path = stem.with_suffix(".html")
     atomic_write_text(csv_path, frame.to_csv(index=False))
     atomic_write_text(md_path, (preamble + "\n\n" if preamble else "") + to_markdown(frame))
-    return [csv_path, md_path]
+    title = stem.name.replace("_", " ").capitalize()
+    atomic_write_text(html_path, html_table_page(title, frame, preamble))
+    return [csv_path, md_path, html_path]

@@ -5,7 +5,13 @@ rule figure:
     input:
         f"{RESULTS}/summary/runs.csv",
     output:
-        png=f"{RESULTS}/figures/{{exp}}.png",
+        png=report(
+            f"{RESULTS}/figures/{{exp}}.png",
+            caption="../report/figure.rst",
+            category="Figures",
+            subcategory="{exp}",
+            labels={"experiment": "{exp}", "figure": "learning curves"},
+        ),
         pdf=f"{RESULTS}/figures/{{exp}}.pdf",
     wildcard_constraints:
         exp="[^/]+(?<!_plasticity)(?<!_evaluation)(?<!_aggregate)",
@@ -24,7 +30,13 @@ rule figure_evaluation:
     input:
         f"{RESULTS}/summary/runs.csv",
     output:
-        png=f"{RESULTS}/figures/{{exp}}_evaluation.png",
+        png=report(
+            f"{RESULTS}/figures/{{exp}}_evaluation.png",
+            caption="../report/figure_evaluation.rst",
+            category="Figures",
+            subcategory="{exp}",
+            labels={"experiment": "{exp}", "figure": "deterministic evaluation"},
+        ),
         pdf=f"{RESULTS}/figures/{{exp}}_evaluation.pdf",
     params:
         mbbench=MBBENCH,
@@ -41,7 +53,13 @@ rule figure_aggregate:
     input:
         f"{RESULTS}/summary/runs.csv",
     output:
-        png=f"{RESULTS}/figures/{{exp}}_aggregate.png",
+        png=report(
+            f"{RESULTS}/figures/{{exp}}_aggregate.png",
+            caption="../report/figure_aggregate.rst",
+            category="Figures",
+            subcategory="{exp}",
+            labels={"experiment": "{exp}", "figure": "across tasks (IQM, profiles)"},
+        ),
         pdf=f"{RESULTS}/figures/{{exp}}_aggregate.pdf",
     params:
         mbbench=MBBENCH,
@@ -54,11 +72,48 @@ rule figure_aggregate:
         " --out {params.stem} > {log} 2>&1"
 
 
+ruleorder: reference_figure > figure
+
+
+rule reference_figure:
+    input:
+        config["reference"]["runs"] if "reference" in config else [],
+    output:
+        png=report(
+            f"{RESULTS}/figures/reference.png",
+            caption="../report/reference.rst",
+            category="Reference runs (shipped, not run by this profile)",
+            labels={"figure": "MB-MPO against the published curve"},
+        ),
+        pdf=f"{RESULTS}/figures/reference.pdf",
+    params:
+        mbbench=MBBENCH,
+        flags=lambda wc: " ".join(
+            [
+                f"--experiment {shlex.quote(config['reference']['experiment'])}",
+                f"--title {shlex.quote(config['reference']['title'])}",
+                f"--note {shlex.quote(config['reference'].get('note', ''))}",
+                "--metric paper_return --published --include-unfinished",
+            ]
+        ),
+        stem=lambda wc, output: output.png[: -len(".png")],
+    log:
+        f"{RESULTS}/logs/figure_reference.log",
+    shell:
+        "{params.mbbench} figure {input} {params.flags} --out {params.stem} > {log} 2>&1"
+
+
 rule plasticity:
     input:
         lambda wc: f"{run_dir(wc.exp, **experiment(wc.exp)['plasticity'])}/run.done",
     output:
-        png=f"{RESULTS}/figures/{{exp}}_plasticity.png",
+        png=report(
+            f"{RESULTS}/figures/{{exp}}_plasticity.png",
+            caption="../report/figure_plasticity.rst",
+            category="Figures",
+            subcategory="{exp}",
+            labels={"experiment": "{exp}", "figure": "policy plasticity (Fig. 2)"},
+        ),
         pdf=f"{RESULTS}/figures/{{exp}}_plasticity.pdf",
     params:
         mbbench=MBBENCH,
@@ -76,7 +131,17 @@ rule tables:
     input:
         f"{RESULTS}/summary/runs.csv",
     output:
-        TABLES + [t.replace(".md", ".csv") for t in TABLES],
+        TABLES
+        + [t.replace(".md", ".csv") for t in TABLES]
+        + [
+            report(
+                t.replace(".md", ".html"),
+                caption="../report/tables.rst",
+                category="Tables",
+                labels={"table": Path(t).stem.replace("_", " ")},
+            )
+            for t in TABLES
+        ],
     params:
         mbbench=MBBENCH,
         out=lambda wc, output: str(Path(output[0]).parent),
@@ -100,6 +165,12 @@ rule claims:
     output:
         md=f"{RESULTS}/claims.md",
         csv=f"{RESULTS}/claims.csv",
+        html=report(
+            f"{RESULTS}/claims.html",
+            caption="../report/claims.rst",
+            category="Claims",
+            labels={"table": "verdicts"},
+        ),
     params:
         mbbench=MBBENCH,
         flags=" ".join(
@@ -126,7 +197,12 @@ rule report:
         figures=figure_files(),
         tables=TABLES,
     output:
-        f"{RESULTS}/report.md",
+        report(
+            f"{RESULTS}/report.md",
+            caption="../report/report.rst",
+            category="Report",
+            labels={"file": "report.md (figures, tables and failed runs in one page)"},
+        ),
     params:
         mbbench=MBBENCH,
         note=shlex.quote(config.get("note", "")),

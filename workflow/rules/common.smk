@@ -100,6 +100,8 @@ def figure_files():
     if FIGURE_METRIC != "return_mean":  # the deterministic evaluation in a second figure
         files += [f"{RESULTS}/figures/{e}_evaluation.png" for e in figure_experiments()]
     files += [f"{RESULTS}/figures/{e}_plasticity.png" for e in plasticity_experiments()]
+    if "reference" in config:  # the shipped reference runs, drawn beside this profile's
+        files.append(f"{RESULTS}/figures/reference.png")
     return files
 
 
