@@ -259,19 +259,20 @@ def execute(
 
     ``progress``: 'auto' (a live bar on a terminal, a line per evaluation point otherwise),
     'bar', 'lines' or 'quiet'. ``extend``: a run in ``out`` of the same config but a smaller
-    budget (finished or not) is continued from its checkpoint to this budget; config.yaml then
-    records the new budget and meta.json each extension. Raises RunDirError before writing
+    budget (finished or not) is continued from its checkpoint to this budget (model-based
+    algorithms only; for a new run, or one of this budget, it changes nothing); config.yaml
+    then records the new budget and meta.json each extension. Raises RunDirError before writing
     anything if ``out`` cannot be used, and RunFailed if training failed (meta.json then says
     why).
     """
     config = resolved.config
     run_dir = RunDir(out)
-    if extend and not resolved.algorithm_cls.extendable:
+    action = check_run_dir(run_dir, config, extend)
+    if action == "extend" and not resolved.algorithm_cls.extendable:
         raise ConfigError(
             f"--extend: {config['algo']} runs cannot be extended (its schedules depend on the "
             "budget); start a new run with the larger budget"
         )
-    action = check_run_dir(run_dir, config, extend)
     extended_from = run_dir.read_config()["steps"] if action == "extend" else None
     if action == "extend":
         action = "resume"

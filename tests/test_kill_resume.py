@@ -192,5 +192,9 @@ def test_extend_refuses_anything_but_a_larger_budget_of_the_same_run(tmp_path, c
     errors = capsys.readouterr().err
     assert "steps: 1800 -> 1200" in errors and "inner_lr" in errors
     assert sorted((p.name, p.stat().st_mtime_ns) for p in out.iterdir()) == before
-    assert _extend_run(tmp_path / "ppo", 400, True, ["eval_every=200"], algo="ppo") != 0
+    # A model-free run starts and finishes with --extend (the workflow always passes it), but
+    # cannot be continued to a larger budget.
+    assert _extend_run(tmp_path / "ppo", 400, True, ["eval_every=200"], algo="ppo") == 0
+    assert _extend_run(tmp_path / "ppo", 400, True, ["eval_every=200"], algo="ppo") == 0
+    assert _extend_run(tmp_path / "ppo", 600, True, ["eval_every=200"], algo="ppo") != 0
     assert "ppo runs cannot be extended" in capsys.readouterr().err

@@ -141,6 +141,29 @@ def test_killed_workflow_rerun_finishes_only_what_was_missing(smoke):
     assert (slow / "run.done").exists() and (fast / "run.done").stat().st_mtime_ns == fast_done
 
 
+def test_a_raised_budget_continues_the_finished_model_based_runs(tmp_path):
+    """Raising a model-based label's budget in the config and running again continues its runs
+    from their checkpoints (meta.json records the extension) instead of refusing them."""
+    copy_workflow(tmp_path)
+    config = (
+        "results: results\nexperiments:\n  x:\n    tasks: [point2d]\n    seeds: [0]\n"
+        "    steps: {steps}\n    set: {{eval_every: 150}}\n    algos:\n      mbmpo:\n"
+        "        set: {{initial_random_steps: 150, num_tasks: 5, imagined_trajectories: 4,"
+        " meta_steps: 1, model_hidden_sizes: [16, 16], model_max_epochs: 2}}\n"
+    )
+    for steps in (300, 450):  # 150 random steps, then iterations of 5 x 30
+        (tmp_path / "x.yaml").write_text(config.format(steps=steps))
+        result = snakemake(tmp_path, "--configfile", "x.yaml")
+        assert result.returncode == 0, result.stderr[-3000:]
+    run = tmp_path / "results/runs/x/point2d/mbmpo/seed0"
+    meta = yaml.safe_load((run / "meta.json").read_text())
+    assert meta["status"] == "done" and meta["extensions"] == [
+        {"from_steps": 300, "to_steps": 450}
+    ]
+    steps = [line.split(",")[0] for line in (run / "progress.csv").read_text().splitlines()]
+    assert steps == ["env_steps", "150", "300", "450"]
+
+
 def test_paper_dry_run_lists_the_full_job_set(tmp_path):
     copy_workflow(tmp_path)
     result = snakemake(tmp_path, "-n", "-p", "--configfile", "workflow/config/paper.yaml")

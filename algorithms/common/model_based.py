@@ -5,7 +5,8 @@ theirs); an algorithm supplies only its own steps:
 
     while the budget lasts:
         collect real steps        first iteration: uniform random actions;
-                                  then ``collect_with_policy`` (the algorithm's controller)
+                                  then ``collect_with_policy`` (the algorithm's controller),
+                                  and ``score_new_data`` (the last fit's loss on them)
         ``fit_model()``           learn dynamics from the buffer
         ``improve()``             improve the policy in the models (MB-MPO's meta steps)
         evaluate when due         ``evaluate()``, on the logger's grid (its one rule)

@@ -4,6 +4,9 @@
 # A run that failed on its own (exit 1: diverged, or an error recorded in its meta.json) still
 # gets its marker, so the workflow goes on and the report lists it; bad input (exit 2) or a
 # killed run (no exit code of mbbench's) fails the job.
+# --extend: raising a model-based label's budget in the config and running the workflow again
+# continues its finished runs from their checkpoints (the changed arguments make Snakemake
+# rerun the job) instead of refusing them as runs of another config.
 
 
 rule train:
@@ -21,6 +24,6 @@ rule train:
         runtime=train_runtime_min,
     shell:
         "OMP_NUM_THREADS={threads} {params.mbbench} run --task {wildcards.task}"
-        " --seed {wildcards.seed} {params.args} --out {params.run_dir} > {log} 2>&1"
+        " --seed {wildcards.seed} {params.args} --out {params.run_dir} --extend > {log} 2>&1"
         " && status=0 || status=$?;"
         " if [ $status -le 1 ]; then echo $status > {output}; else exit $status; fi"
