@@ -157,9 +157,7 @@ def test_a_raised_budget_continues_the_finished_model_based_runs(tmp_path):
         assert result.returncode == 0, result.stderr[-3000:]
     run = tmp_path / "results/runs/x/point2d/mbmpo/seed0"
     meta = yaml.safe_load((run / "meta.json").read_text())
-    assert meta["status"] == "done" and meta["extensions"] == [
-        {"from_steps": 300, "to_steps": 450}
-    ]
+    assert meta["status"] == "done" and meta["extensions"] == [{"from_steps": 300, "to_steps": 450}]
     steps = [line.split(",")[0] for line in (run / "progress.csv").read_text().splitlines()]
     assert steps == ["env_steps", "150", "300", "450"]
 
