@@ -135,6 +135,12 @@ def cmd_compare(args: argparse.Namespace) -> int:
         if algo not in known:
             found = ", ".join(sorted(known)) or "none"
             raise ConfigError(f"no runs of {algo!r} in {args.results}; found: {found}")
+    if args.metric not in table.columns:
+        columns = sorted(c for c in table.columns if c not in ("run_dir", "experiment"))
+        raise ConfigError(
+            f"--metric {args.metric!r}: no such progress column in {args.results}; "
+            f"columns: {', '.join(columns)}"
+        )
     if args.task:
         table = table[table["task"].isin(args.task)]
     try:
@@ -396,14 +402,20 @@ def cmd_plan(args: argparse.Namespace) -> int:
     return 0
 
 
-def add_metric_option(parser: argparse.ArgumentParser) -> None:
-    """``--metric``: which progress column is the return (figures and comparisons)."""
+def add_metric_option(parser: argparse.ArgumentParser, any_column: bool = False) -> None:
+    """``--metric``: which progress column is the return (figures), or any column
+    (comparisons: ``any_column``)."""
+    help_text = (
+        "return_mean (default): the deterministic evaluation; paper_return: what the paper "
+        "plotted (stochastic pre-update policy / training rollouts)"
+    )
+    if any_column:
+        help_text += "; or any other progress column (e.g. model_next_loss, policy_std)"
     parser.add_argument(
         "--metric",
         default="return_mean",
-        choices=["return_mean", "paper_return"],
-        help="return_mean (default): the deterministic evaluation; paper_return: what the "
-        "paper plotted (stochastic pre-update policy / training rollouts)",
+        choices=None if any_column else ["return_mean", "paper_return"],
+        help=help_text,
     )
 
 
@@ -491,7 +503,7 @@ def build_parser() -> argparse.ArgumentParser:
     p_cmp.add_argument("--algos", nargs=2, required=True, metavar=("A", "B"))
     p_cmp.add_argument("--task", nargs="+", help="tasks to compare (default: all shared)")
     p_cmp.add_argument("--at", type=float, help="compare at this many real steps (default: final)")
-    add_metric_option(p_cmp)
+    add_metric_option(p_cmp, any_column=True)
     p_cmp.add_argument(
         "--format",
         choices=["markdown", "csv", "json"],

@@ -358,6 +358,12 @@ def compare(
     return Comparison(algo_a, algo_b, at, pairs, aggregates, None, metric)
 
 
+def _num(x: float) -> str:
+    """A score for reading: one decimal for returns, three significant digits for the small
+    numbers of other columns (losses, standard deviations)."""
+    return f"{x:.1f}" if abs(x) >= 10 else f"{x:.3g}"
+
+
 def format_comparison(comparison: Comparison) -> str:
     """The Markdown report printed by ``mbbench compare`` (rounded for reading)."""
     at = comparison.at
@@ -372,8 +378,8 @@ def format_comparison(comparison: Comparison) -> str:
     ]
     for c in comparison.tasks:
         lines.append(
-            f"| {c.task} | {c.n_a}/{c.n_b} | {c.mean_a:.1f} | {c.mean_b:.1f} | "
-            f"{c.diff:.1f} [{c.diff_ci[0]:.1f}, {c.diff_ci[1]:.1f}] | "
+            f"| {c.task} | {c.n_a}/{c.n_b} | {_num(c.mean_a)} | {_num(c.mean_b)} | "
+            f"{_num(c.diff)} [{_num(c.diff_ci[0])}, {_num(c.diff_ci[1])}] | "
             f"{c.welch_t:.2f} ({c.welch_p:.3g}) | {c.mannwhitney_u:.1f} ({c.mannwhitney_p:.3g}) | "
             f"{c.prob_improvement:.2f} |"
         )
