@@ -33,8 +33,10 @@ SMOKE_OUTPUTS = [
 
 
 def copy_workflow(dest: Path) -> None:
+    """The workflow and the reference runs a profile may draw (as a clone has them)."""
     shutil.copy(REPO / "Snakefile", dest / "Snakefile")
     shutil.copytree(REPO / "workflow", dest / "workflow")
+    shutil.copytree(REPO / "results" / "reference", dest / "results" / "reference")
 
 
 def snakemake(cwd: Path, *args: str) -> subprocess.CompletedProcess:
@@ -266,7 +268,7 @@ def test_bad_config_fails_with_one_line_before_anything_is_written(tmp_path, kin
     assert result.returncode != 0
     lines = [line for line in (result.stdout + result.stderr).splitlines() if line.strip()]
     assert len(lines) == 1 and expected in lines[0], lines
-    assert not (tmp_path / "results").exists()
+    assert [p.name for p in (tmp_path / "results").iterdir()] == ["reference"]  # as copied
 
 
 def test_aggregate_lists_malformed_runs(tmp_path, capsys):
