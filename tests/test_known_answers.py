@@ -192,7 +192,8 @@ def test_learning_curve_figure_draws_the_tables_numbers(results, tmp_path, monke
     plots.learning_curves(results, "e", tmp_path / "fig", log_x=False)
     axes = {ax.get_title().split(" ")[0]: ax for ax in drawn["fig"].axes}
     cheetah = axes["halfcheetah"]
-    labels = [t.get_text() for t in cheetah.get_legend().get_texts()]
+    (legend,) = drawn["fig"].legends  # one legend for the figure, beside its panels
+    labels = [t.get_text() for t in legend.get_texts()]
     lines = {}
     for line in cheetah.get_lines():
         if len(line.get_xdata()) > 1 and line.get_label() not in lines:

@@ -105,16 +105,18 @@ def learning_curves(
                 markersize=3,
             )
         if published is not None:
-            refs = published[published["task"] == task].reset_index(drop=True)
-            for i, ref in refs.iterrows():
+            refs = published[published["task"] == task]
+            # A published number once, however many run labels of its algorithm it matches.
+            by_algorithm = refs.groupby(["timesteps", "return_mean", "source"], sort=False)
+            for i, (steps, value, source) in enumerate(by_algorithm.groups):
                 ax.plot(
-                    ref["timesteps"],
-                    ref["return_mean"],
+                    steps,
+                    value,
                     PUBLISHED_MARKERS[i % len(PUBLISHED_MARKERS)],
                     color="black",
                     markersize=8,
                     linestyle="none",
-                    label=f"{ref['algo']} published: {ref['return_mean']:.0f} ({ref['source']})",
+                    label=f"published: {value:.0f} ({source})",
                 )
         if published_curves is not None:
             curves = published_curves[published_curves["task"] == task]
@@ -142,7 +144,8 @@ def learning_curves(
         ax.set_xlabel("real environment steps" + (" (log scale)" if log_x else ""))
         ax.set_ylabel(METRICS[metric])
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=7)
+        if ax.get_legend() is not None:
+            ax.get_legend().remove()  # one legend for the figure, beside the panels (below)
     band = "one line per seed" if per_seed else "mean over seeds, shaded: 95% bootstrap CI"
     if include_unfinished and (data["status"] != "done").any():
         band += " (includes runs still in progress)"
@@ -152,6 +155,18 @@ def learning_curves(
         wrapped = textwrap.fill(note, int(chars_per_line * 1.2))
         fig.text(0.5, -0.02, wrapped, ha="center", va="top", fontsize=8, style="italic")
     fig.tight_layout()
+    entries: dict[str, object] = {}
+    for ax in axes[0]:
+        for handle, label in zip(*ax.get_legend_handles_labels(), strict=True):
+            entries.setdefault(label, handle)
+    fig.legend(
+        list(entries.values()),
+        list(entries),
+        loc="center left",
+        bbox_to_anchor=(1.0, 0.5),
+        fontsize=7,
+        frameon=False,
+    )
     return save(fig, stem)
 
 
