@@ -168,42 +168,34 @@ def cmd_compare(args: argparse.Namespace) -> int:
 def cmd_figure(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from benchmark.analysis.plots import learning_curves
+    from benchmark.analysis.plots import aggregate_figure, learning_curves
     from benchmark.analysis.tables import published_curve_points, published_points
 
     table = _load_results(args.results)
-    if args.aggregate:
-        from benchmark.analysis.plots import aggregate_figure
+    stem, title, note = Path(args.out), args.title or "", args.note or ""
 
-        try:
-            paths = aggregate_figure(
-                table,
-                args.experiment,
-                Path(args.out),
-                args.title or "",
-                args.note or "",
-                metric=args.metric,
-                at=args.at,
+    def draw():
+        if args.aggregate:
+            return aggregate_figure(
+                table, args.experiment, stem, title, note, metric=args.metric, at=args.at
             )
-        except ValueError as error:
-            raise ConfigError(str(error)) from None
-        print("\n".join(map(str, paths)))
-        return 0
-    published = published_points(table, args.experiment) if args.published else None
-    curves = published_curve_points(table, args.experiment) if args.published else None
-    try:
-        paths = learning_curves(
+        return learning_curves(
             table,
             args.experiment,
-            Path(args.out),
-            args.title or "",
+            stem,
+            title,
             args.per_seed,
-            args.note or "",
+            note,
             metric=args.metric,
-            published=published,
+            published=published_points(table, args.experiment) if args.published else None,
             include_unfinished=args.include_unfinished,
-            published_curves=curves,
+            published_curves=(
+                published_curve_points(table, args.experiment) if args.published else None
+            ),
         )
+
+    try:
+        paths = draw()
     except ValueError as error:
         raise ConfigError(str(error)) from None
     print("\n".join(map(str, paths)))
@@ -227,6 +219,7 @@ def cmd_claims(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from benchmark.analysis import claims
+    from benchmark.analysis.report import html_table_page
     from benchmark.rundir import atomic_write_text
 
     table = _load_results(args.results)
@@ -240,12 +233,11 @@ def cmd_claims(args: argparse.Namespace) -> int:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     figures = dict(item.split("=", 1) for item in args.figure or [])
-    atomic_write_text(out / "claims.csv", claims.to_frame(rows).to_csv(index=False))
+    frame = claims.to_frame(rows)
+    atomic_write_text(out / "claims.csv", frame.to_csv(index=False))
     published = claims.published_beside(table, rows)
     atomic_write_text(out / "claims.md", claims.report(rows, figures, args.note or "", published))
-    from benchmark.analysis.report import html_table_page
-
-    verdicts = claims.to_frame(rows).drop(columns=["figure"], errors="ignore")
+    verdicts = frame.drop(columns=["figure"], errors="ignore")
     atomic_write_text(
         out / "claims.html", html_table_page("The paper's claims", verdicts, args.note or "")
     )

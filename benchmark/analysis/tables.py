@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 
 from algorithms import UnknownAlgorithmError, get_algorithm, list_unavailable
+from benchmark.analysis.report import html_table_page
 from benchmark.analysis.stats import model_free_algorithms, return_at
 from benchmark.rundir import atomic_write_text
 
@@ -270,8 +271,6 @@ def to_markdown(frame: pd.DataFrame, float_format: str = "{:.1f}") -> str:
 
 def write_table(frame: pd.DataFrame, stem: Path, preamble: str = "") -> list[Path]:
     """``stem``.csv, ``stem``.md and ``stem``.html (for the HTML report), written atomically."""
-    from benchmark.analysis.report import html_table_page
-
     stem.parent.mkdir(parents=True, exist_ok=True)
     csv_path, md_path = stem.with_suffix(".csv"), stem.with_suffix(".md")
     html_path = stem.with_suffix(".html")
