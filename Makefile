@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 CORES ?= 2
 
-.PHONY: run test test-all test-learning test-slurm check-report lint perf clean-venv
+.PHONY: run test test-all test-learning test-slurm check-report rehearse lint perf clean-venv
 
 $(BIN)/.installed: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -45,6 +45,15 @@ check-report: $(BIN)/.installed
 	command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium)
 	$(BIN)/pip install -q -c constraints.txt -e '.[dev,browser]'
 	$(BIN)/python -m pytest -q -m browser tests/test_report_browser.py
+
+## Rehearse a big profile before running it (PROFILE=claims or paper): every distinct job
+## briefly through the real workflow, a kill and resume per algorithm, every rule, and one
+## full-size iteration per algorithm against its scheduler requests. Summary:
+## results/rehearsal/$(PROFILE)/rehearsal.md (the project's: results/reference/rehearsal/).
+PROFILE ?= claims
+rehearse: $(BIN)/.installed
+	$(BIN)/mbbench rehearse --configfile workflow/config/$(PROFILE).yaml --cores $(CORES) \
+		--out results/rehearsal/$(PROFILE)
 
 lint: $(BIN)/.installed
 	$(BIN)/ruff check .

@@ -82,6 +82,28 @@ class Algorithm(ABC):
         table = cls.seconds_per_1000_steps
         return table.get(preset, table.get(None, Algorithm.seconds_per_1000_steps[None]))
 
+    @classmethod
+    def rehearsal_settings(
+        cls, config: AlgorithmConfig, horizon: int
+    ) -> tuple[int, dict[str, Any]]:
+        """Budget and setting overrides of a job's rehearsal (``mbbench rehearse``), from the
+        job's resolved ``config`` at episode length ``horizon``: a brief run that still passes
+        through every phase the full job does (initial data, a model fit, an improvement step,
+        an evaluation, a checkpoint), every size that only repeats work shrunk. Default, for
+        an algorithm that states nothing: four episodes at its own settings."""
+        return 4 * horizon, {}
+
+    @classmethod
+    def full_size_probe(
+        cls, config: AlgorithmConfig, horizon: int, steps: int
+    ) -> tuple[int, dict[str, Any]]:
+        """Budget and setting overrides of a full-size probe of a job of ``steps`` real steps:
+        an iteration at the job's own sizes (networks, batches, horizon, tasks) and, where
+        data accumulates, with as much data as the job holds at its largest; only repetitions
+        of identical work (epochs, meta steps) are cut, so the probe's seconds per unit of
+        work and its peak memory are the full job's. Default: four episodes."""
+        return min(steps, 4 * horizon), {}
+
     @abstractmethod
     def train(self, total_steps: int) -> None:
         """Learn from real env steps until ``self.env_steps >= total_steps``."""

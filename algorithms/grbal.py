@@ -184,6 +184,27 @@ class AdaptiveMPC(RealDataAlgorithm):
     def steps_per_iteration(self) -> int:
         return self.config.steps_per_iteration
 
+    @classmethod
+    def rehearsal_sizes(cls, config: AdaptiveMPCConfig) -> dict[str, Any]:
+        return {
+            "num_candidates": min(config.num_candidates, 20),
+            "steps_per_iteration": min(config.steps_per_iteration, 100),
+            "meta_batch_size": min(config.meta_batch_size, 4),
+            "model_max_epochs": min(config.model_max_epochs, 2),
+            "model_max_steps_per_epoch": min(config.model_max_steps_per_epoch, 20),
+        }
+
+    @classmethod
+    def full_size_probe(
+        cls, config: AdaptiveMPCConfig, horizon: int, steps: int
+    ) -> tuple[int, dict[str, Any]]:
+        # Projected per 1000 real steps (no schedule model): the probe keeps the job's initial
+        # data and plans 200 steps after one epoch of the fit (each epoch is capped in steps,
+        # so the fit's cost does not grow with the buffer).
+        per_iteration = min(config.steps_per_iteration, 200)
+        cuts = {"steps_per_iteration": per_iteration, "model_max_epochs": 1}
+        return config.initial_random_steps + per_iteration, cuts
+
     def collect_with_policy(self, n_steps: int) -> list[float]:
         return self.collect(n_steps, AdaptiveController(self, self.generator))
 

@@ -11,7 +11,7 @@ executed. Every iteration collects ``steps_per_iteration`` real steps with the c
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import torch
@@ -106,6 +106,20 @@ class MBMPC(ModelBasedAlgorithm):
     @property
     def steps_per_iteration(self) -> int:
         return self.config.steps_per_iteration
+
+    @classmethod
+    def rehearsal_sizes(cls, config: MBMPCConfig) -> dict[str, Any]:
+        return {
+            "num_models": min(config.num_models, 2),
+            "num_candidates": min(config.num_candidates, 20),
+            "steps_per_iteration": min(config.steps_per_iteration, 100),
+            "model_max_epochs": min(config.model_max_epochs, 2),
+        }
+
+    @classmethod
+    def probe_cuts(cls, config: MBMPCConfig) -> dict[str, Any]:
+        # Every real step plans alike: 200 of them measure the planner's rate.
+        return {"steps_per_iteration": min(config.steps_per_iteration, 200), "model_max_epochs": 1}
 
     def collect_with_policy(self, n_steps: int) -> list[float]:
         frozen = self.watched_models()

@@ -181,6 +181,25 @@ class MBMPO(ModelBasedAlgorithm):
     def steps_per_iteration(self) -> int:
         return self.config.num_tasks * self.config.real_rollouts_per_task * self.task.horizon
 
+    @classmethod
+    def iteration_steps(cls, config: MBMPOConfig, horizon: int) -> int:
+        return config.num_tasks * config.real_rollouts_per_task * horizon
+
+    @classmethod
+    def rehearsal_sizes(cls, config: MBMPOConfig) -> dict[str, Any]:
+        return {
+            "num_models": min(config.num_models, 2),
+            "num_tasks": min(config.num_tasks, 2),
+            "real_rollouts_per_task": 1,
+            "imagined_trajectories": min(config.imagined_trajectories, 4),
+            "meta_steps": min(config.meta_steps, 2),
+            "model_max_epochs": min(config.model_max_epochs, 2),
+        }
+
+    @classmethod
+    def probe_cuts(cls, config: MBMPOConfig) -> dict[str, Any]:
+        return {"meta_steps": 1, "model_max_epochs": 1}
+
     def collect_with_policy(self, n_steps: int) -> list[float]:
         return self._collect_adapted(n_steps)
 

@@ -84,6 +84,19 @@ class RllabTRPO(SeededAlgorithm):
     }
     config: RllabTRPOConfig
 
+    @classmethod
+    def rehearsal_settings(
+        cls, config: RllabTRPOConfig, horizon: int
+    ) -> tuple[int, dict[str, Any]]:
+        batch = min(config.batch_size, 2 * horizon)
+        return 2 * batch, {"batch_size": batch}
+
+    @classmethod
+    def full_size_probe(
+        cls, config: RllabTRPOConfig, horizon: int, steps: int
+    ) -> tuple[int, dict[str, Any]]:
+        return min(steps, config.batch_size), {}  # one update of the whole batch
+
     def __init__(self, task, config, seed, logger, device="cpu") -> None:
         super().__init__(task, config, seed, logger, device)
         self.policy = GaussianMLPPolicy(

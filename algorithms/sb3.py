@@ -35,6 +35,8 @@ from torch import nn
 from algorithms import register, register_unavailable
 from algorithms.base import Algorithm, AlgorithmConfig
 from algorithms.baselines_ddpg import BaselinesDDPG
+from benchmark.config import param
+from benchmark.errors import ConfigError
 from benchmark.tasks.state import (
     env_state,
     global_numpy_rng_state,
@@ -59,6 +61,14 @@ class SB3Config(AlgorithmConfig):
     hyperparams: Literal["paper", "zoo"] = "paper"
     """'paper': 32x32 tanh networks, the paper's batch sizes where known; 'zoo':
     rl-baselines3-zoo-style MuJoCo settings."""
+    n_steps: int | None = param(None, ge=1)
+    """Rollout steps per update, over the set's (on-policy algorithms; None: the set's).
+    Rehearsals (``mbbench rehearse``) shrink it."""
+    batch_size: int | None = param(None, ge=1)
+    """Minibatch size, over the set's (None: the set's)."""
+    learning_starts: int | None = param(None, ge=0)
+    """Steps before the first update, over the set's (off-policy algorithms; None: the
+    set's)."""
 
 
 @dataclass
@@ -226,6 +236,17 @@ class SB3Algorithm(Algorithm):
         env = DropPositions(task.make_env(), self.keep)
         # A deep copy: SB3 adds keys to policy_kwargs in place (e.g. SAC's n_critics).
         kwargs = copy.deepcopy(HYPERPARAMS[self.key][config.hyperparams])
+        for name, applies in (
+            ("n_steps", not self.off_policy),
+            ("batch_size", True),
+            ("learning_starts", self.off_policy),
+        ):
+            value = getattr(config, name)
+            if value is not None and not applies:
+                kind = "off" if self.off_policy else "on"
+                raise ConfigError(f"{name}: not a setting of {self.name} ({kind}-policy)")
+            if value is not None:
+                kwargs[name] = value
         noise_std = kwargs.pop("noise_std", None)
         if noise_std is not None:
             kwargs["action_noise"] = NormalActionNoise(
@@ -242,6 +263,35 @@ class SB3Algorithm(Algorithm):
         self.model.set_logger(Logger(folder=None, output_formats=[]))
         self.normalizer: VecNormalize | None = self.model.get_vec_normalize_env()
         self.checkpoint_pending = False
+
+    @classmethod
+    def set_value(cls, config: SB3Config, name: str, default: Any) -> Any:
+        """A keyword argument as the job runs it: the config's override, else the set's, else
+        ``default`` (SB3's)."""
+        value = getattr(config, name)
+        return (
+            value
+            if value is not None
+            else HYPERPARAMS[cls.key][config.hyperparams].get(name, default)
+        )
+
+    @classmethod
+    def rehearsal_settings(cls, config: SB3Config, horizon: int) -> tuple[int, dict[str, Any]]:
+        # Two updates (on-policy: two rollouts of 256 steps; off-policy: updates from step
+        # 100), two evaluations, two checkpoints.
+        if cls.off_policy:
+            return 1000, {"learning_starts": 100}
+        return 512, {"n_steps": 256, "batch_size": 64}
+
+    @classmethod
+    def full_size_probe(
+        cls, config: SB3Config, horizon: int, steps: int
+    ) -> tuple[int, dict[str, Any]]:
+        # One update at full size (on-policy: its whole rollout); off-policy: 5,000 steps of
+        # updates after the set's start (the replay buffer's growth is extrapolated).
+        if cls.off_policy:
+            return min(steps, cls.set_value(config, "learning_starts", 100) + 5000), {}
+        return min(steps, cls.set_value(config, "n_steps", 2048)), {}
 
     def _policy_obs(self, obs: np.ndarray) -> np.ndarray:
         """What the policy sees of an env observation: positions dropped, then normalized with

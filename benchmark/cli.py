@@ -394,6 +394,42 @@ def cmd_plan(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_rehearse(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    import yaml
+
+    from benchmark.cost import RATES_FILE, Rates
+    from benchmark.rehearsal import rehearse, write_summary
+
+    path = Path(args.configfile)
+    if not path.is_file():
+        raise ConfigError(f"{path}: no such config file")
+    if args.cores < 1:
+        raise ConfigError(f"--cores must be at least 1, got {args.cores}")
+    config = yaml.safe_load(path.read_text())
+    if not isinstance(config, dict) or not isinstance(config.get("experiments"), dict):
+        raise ConfigError(f"{path}: not a workflow config (no experiments)")
+    out = Path(args.out or f"results/rehearsal/{path.stem}")
+    rates = Rates.load(args.rates or RATES_FILE)
+    result = rehearse(
+        config,
+        path.stem,
+        out,
+        args.cores,
+        rates,
+        probes=not args.no_probes,
+        log=lambda line: print(line, flush=True),
+    )
+    summary = write_summary(result, out.resolve())
+    failures = result.failures()
+    print(f"summary: {summary}")
+    for failure in failures:
+        print(f"FAILED: {failure}")
+    print("rehearsal passed" if not failures else f"rehearsal failed: {len(failures)} problems")
+    return 0 if not failures else 1
+
+
 def add_metric_option(parser: argparse.ArgumentParser, any_column: bool = False) -> None:
     """``--metric``: which progress column is the return (figures), or any column
     (comparisons: ``any_column``)."""
@@ -596,6 +632,20 @@ def build_parser() -> argparse.ArgumentParser:
     p_plan.add_argument("--cores", type=int, default=32, help="cores of the machine (32)")
     p_plan.add_argument("--rates", help="rates from `mbbench perf --calibrate --out FILE`")
     p_plan.set_defaults(func=cmd_plan)
+
+    p_reh = sub.add_parser(
+        "rehearse",
+        help="every kind of job of a profile, briefly, through the real workflow; one "
+        "full-size iteration per algorithm against its scheduler requests",
+    )
+    p_reh.add_argument("--configfile", required=True, help="workflow config (YAML)")
+    p_reh.add_argument(
+        "--out", help="results folder of the rehearsal (default: results/rehearsal/PROFILE)"
+    )
+    p_reh.add_argument("--cores", type=int, default=os.cpu_count() or 1, help="cores to use (all)")
+    p_reh.add_argument("--rates", help="rates from `mbbench perf --calibrate --out FILE`")
+    p_reh.add_argument("--no-probes", action="store_true", help="skip the full-size probes")
+    p_reh.set_defaults(func=cmd_rehearse)
     return parser
 
 

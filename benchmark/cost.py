@@ -389,6 +389,17 @@ def makespan(durations: list[float], cores: int) -> float:
     return max(load)
 
 
+RUNTIME_MARGIN = 2.0
+"""A scheduler is asked for this many times a job's projected time: machines differ, clusters
+are busy."""
+
+
+def runtime_request_min(seconds: float, attempt: int = 1) -> int:
+    """Minutes a job asks a scheduler for: its projection x :data:`RUNTIME_MARGIN`, at least
+    10; a retry (after a time-out, say) asks for ``attempt`` times as much."""
+    return attempt * max(10, round(seconds * RUNTIME_MARGIN / 60))
+
+
 def memory_mb(peak_transitions: int, obs_dim: int, act_dim: int) -> int:
     """Megabytes a job asks for: the interpreter, torch and MuJoCo (~2 GB with room), and its data
     (obs, action, next obs as float32), held twice while a checkpoint is written."""

@@ -6,6 +6,8 @@ heavy, because every SLURM job parses the workflow again.
 
 from __future__ import annotations
 
+import json
+import shlex
 from typing import Any
 
 
@@ -29,6 +31,17 @@ def job_settings(
     algo = spec["algos"][label] or {}
     settings = {**spec.get("set", {}), **algo.get("set", {})}
     return algo.get("algo", label), algo.get("steps", spec["steps"]), algo.get("preset"), settings
+
+
+def run_arguments(config: dict[str, Any], exp: str, label: str) -> list[str]:
+    """``mbbench run`` arguments of one label's jobs (the algorithm, budget, preset and
+    settings), shell-quoted: what the workflow's train rule passes."""
+    algo, steps, preset, settings = job_settings(config, exp, label)
+    args = [f"--algo {algo}", f"--steps {steps}"]
+    if preset:
+        args.append(f"--preset {preset}")
+    args += [f"--set {shlex.quote(f'{k}={json.dumps(v)}')}" for k, v in settings.items()]
+    return args
 
 
 def schema_error_line(error: BaseException) -> str:

@@ -379,4 +379,20 @@ def new_meta(config: dict[str, Any], device: str) -> dict[str, Any]:
 
 
 def finish_meta(meta: dict[str, Any], status: str, error: str | None = None) -> dict[str, Any]:
-    return {**meta, "status": status, "error": error, "ended": _now()}
+    """meta.json at a run's end: its status, the error if it failed, the time, and the peak
+    resident memory of the process that ended it (what a scheduler's memory request must
+    cover; a resumed run's peak is its last process's)."""
+    return {
+        **meta,
+        "status": status,
+        "error": error,
+        "ended": _now(),
+        "peak_rss_mb": peak_rss_mb(),
+    }
+
+
+def peak_rss_mb() -> float:
+    """Peak resident set size of this process so far, in megabytes (Linux reports KiB)."""
+    import resource
+
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)

@@ -23,6 +23,7 @@ and checkpoints them; subclasses add their own state.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import time
 from abc import abstractmethod
@@ -200,6 +201,43 @@ class RealDataAlgorithm(SeededAlgorithm):
         controller, scored before the next fit sees them (the models' quality where the
         policy now goes); none by default."""
         return {}
+
+    # -- rehearsal and full-size probe (Algorithm.rehearsal_settings, .full_size_probe) -------
+
+    @classmethod
+    def iteration_steps(cls, config: RealDataConfig, horizon: int) -> int:
+        """Real steps of each iteration after the first (``steps_per_iteration``), from the
+        config alone."""
+        return int(config.steps_per_iteration)  # type: ignore[attr-defined]
+
+    @classmethod
+    def rehearsal_sizes(cls, config: RealDataConfig) -> dict[str, Any]:
+        """Settings a rehearsal shrinks (ensemble, candidates, tasks, epochs, meta steps)."""
+        return {}
+
+    @classmethod
+    def probe_cuts(cls, config: RealDataConfig) -> dict[str, Any]:
+        """Repetitions of identical work a full-size probe cuts (epochs, meta steps)."""
+        return {}
+
+    @classmethod
+    def rehearsal_settings(cls, config: Any, horizon: int) -> tuple[int, dict[str, Any]]:
+        # Random data for two episodes, then two iterations: the second fits, improves,
+        # evaluates and checkpoints after a resume from the first's checkpoint.
+        shrunk = {"initial_random_steps": min(config.initial_random_steps, 2 * horizon)}
+        shrunk |= cls.rehearsal_sizes(config)
+        per_iteration = cls.iteration_steps(dataclasses.replace(config, **shrunk), horizon)
+        return shrunk["initial_random_steps"] + 2 * per_iteration, shrunk
+
+    @classmethod
+    def full_size_probe(cls, config: Any, horizon: int, steps: int) -> tuple[int, dict[str, Any]]:
+        # The buffer at its largest (random data up to it), then one iteration at full size:
+        # collection, the fit on everything, the improvement step, an evaluation.
+        cuts = cls.probe_cuts(config)
+        per_iteration = cls.iteration_steps(dataclasses.replace(config, **cuts), horizon)
+        peak = min(config.buffer_size, steps)
+        initial = max(config.initial_random_steps, peak - per_iteration)
+        return initial + per_iteration, {**cuts, "initial_random_steps": initial}
 
     # -- the loop ---------------------------------------------------------------------------
 

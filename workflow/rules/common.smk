@@ -1,6 +1,5 @@
 # Job lists derived from the config: one training job per (experiment, task, label, seed).
 import functools
-import json
 import shlex
 import sys
 
@@ -37,12 +36,7 @@ def job_settings(exp, label):
 
 def run_arguments(wildcards):
     """mbbench run arguments of one job: the algorithm, budget, preset and settings."""
-    algo, steps, preset, settings = job_settings(wildcards.exp, wildcards.algo)
-    args = [f"--algo {algo}", f"--steps {steps}"]
-    if preset:
-        args.append(f"--preset {preset}")
-    args += [f"--set {shlex.quote(f'{k}={json.dumps(v)}')}" for k, v in settings.items()]
-    return " ".join(args)
+    return " ".join(jobs.run_arguments(config, wildcards.exp, wildcards.algo))
 
 
 # Every job's settings are resolved (algorithm, task, preset, keys, types, ranges) when the
@@ -108,9 +102,9 @@ def figure_files():
 TABLES = [f"{RESULTS}/tables/final_returns.md", f"{RESULTS}/tables/samples_needed.md"]
 
 
-# What a training job asks a scheduler for: its projected time and data (benchmark/cost.py,
-# rates measured by `mbbench perf --calibrate`), the same projection `mbbench plan` prints.
-RUNTIME_MARGIN = 2.0  # machines differ, clusters are busy
+# What a training job asks a scheduler for: its projected time x a margin and its data
+# (benchmark/cost.py, rates measured by `mbbench perf --calibrate`), the same projection
+# `mbbench plan` prints and `mbbench rehearse` holds one full-size iteration against.
 
 
 @functools.lru_cache(maxsize=None)
@@ -127,10 +121,11 @@ def job_projection(exp, task, label):
 
 
 def train_runtime_min(wildcards, attempt):
-    """Minutes to ask for: the projection x margin, at least 10; a retry (after a time-out,
-    say) asks for ``attempt`` times as much."""
+    """Minutes to ask for (benchmark.cost.runtime_request_min); a retry asks for more."""
+    from benchmark.cost import runtime_request_min
+
     secs, _ = job_projection(wildcards.exp, wildcards.task, wildcards.algo)
-    return attempt * max(10, round(secs * RUNTIME_MARGIN / 60))
+    return runtime_request_min(secs, attempt)
 
 
 def train_mem_mb(wildcards, attempt):
