@@ -185,10 +185,10 @@ class AdaptiveMPC(RealDataAlgorithm):
         return self.config.steps_per_iteration
 
     @classmethod
-    def rehearsal_sizes(cls, config: AdaptiveMPCConfig) -> dict[str, Any]:
+    def rehearsal_sizes(cls, config: AdaptiveMPCConfig, horizon: int) -> dict[str, Any]:
         return {
             "num_candidates": min(config.num_candidates, 20),
-            "steps_per_iteration": min(config.steps_per_iteration, 100),
+            "steps_per_iteration": min(config.steps_per_iteration, horizon),
             "meta_batch_size": min(config.meta_batch_size, 4),
             "model_max_epochs": min(config.model_max_epochs, 2),
             "model_max_steps_per_epoch": min(config.model_max_steps_per_epoch, 20),

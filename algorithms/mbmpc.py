@@ -108,11 +108,11 @@ class MBMPC(ModelBasedAlgorithm):
         return self.config.steps_per_iteration
 
     @classmethod
-    def rehearsal_sizes(cls, config: MBMPCConfig) -> dict[str, Any]:
+    def rehearsal_sizes(cls, config: MBMPCConfig, horizon: int) -> dict[str, Any]:
         return {
             "num_models": min(config.num_models, 2),
             "num_candidates": min(config.num_candidates, 20),
-            "steps_per_iteration": min(config.steps_per_iteration, 100),
+            "steps_per_iteration": min(config.steps_per_iteration, horizon),
             "model_max_epochs": min(config.model_max_epochs, 2),
         }
 

@@ -186,7 +186,7 @@ class MBMPO(ModelBasedAlgorithm):
         return config.num_tasks * config.real_rollouts_per_task * horizon
 
     @classmethod
-    def rehearsal_sizes(cls, config: MBMPOConfig) -> dict[str, Any]:
+    def rehearsal_sizes(cls, config: MBMPOConfig, horizon: int) -> dict[str, Any]:
         return {
             "num_models": min(config.num_models, 2),
             "num_tasks": min(config.num_tasks, 2),

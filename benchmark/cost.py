@@ -33,7 +33,7 @@ import json
 import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 UNITS = ("env_steps", "plan_gflop", "fit_gflop", "imagine_gflop", "meta_samples", "iterations")
 RATES_FILE = Path(__file__).parent / "reference" / "cost_rates.json"
@@ -75,6 +75,8 @@ class Iteration:
     meta: dict[str, float] = field(default_factory=dict)
     eval: dict[str, float] = field(default_factory=dict)
     buffer: int = 0
+    imagined_held: int = 0
+    """Imagined samples of one meta step, held at once (with their graph) for its update."""
 
     def columns(self) -> dict[str, dict[str, float]]:
         """The units behind each progress.csv time column."""
@@ -160,6 +162,7 @@ def job_work(
             rollouts = 2 if config.inner_lr > 0 else 1
             samples = config.meta_steps * rollouts * config.num_tasks
             samples *= config.imagined_trajectories * (config.imagined_horizon or horizon)
+            it.imagined_held = samples // config.meta_steps
             it.imagine = {"imagine_gflop": samples * model}
             it.meta = {"meta_samples": float(samples)}
         if env_steps // every > last_eval // every or env_steps >= steps:
@@ -324,15 +327,26 @@ def calibrate_machine(workdir: Path, task: str = "halfcheetah", note: str = "") 
     )
 
 
+class Projection(NamedTuple):
+    """What :func:`project` foresees for one job."""
+
+    seconds: float
+    peak_transitions: int
+    """Real transitions held at the largest (buffer or replay buffer)."""
+    imagined_samples: int
+    """Imagined samples held at once for one meta step (MB-MPO, ME-TRPO; 0 otherwise)."""
+
+
 def project(
     algo: str, preset: str | None, steps: int, settings: dict[str, Any], task: str, rates: Rates
-) -> tuple[float, int]:
-    """Projected seconds of one job, and the peak number of transitions it holds."""
+) -> Projection:
+    """Projected seconds of one job, and the data it holds at its largest."""
     from algorithms import get_algorithm
     from benchmark.run import resolve_run
 
     if not has_schedule(algo):
-        return steps / 1000 * get_algorithm(algo).seconds_per_1000(preset), min(steps, 10**6)
+        seconds_per_1000 = get_algorithm(algo).seconds_per_1000(preset)
+        return Projection(steps / 1000 * seconds_per_1000, min(steps, 10**6), 0)
     resolved = resolve_run(algo, task, 0, steps, dict(settings), preset=preset)
     schedule = job_work(
         algo,
@@ -342,7 +356,11 @@ def project(
         steps,
         rates.patience_epochs,
     )
-    return seconds(total_units(schedule), rates), max(it.buffer for it in schedule)
+    return Projection(
+        seconds(total_units(schedule), rates),
+        max(it.buffer for it in schedule),
+        max(it.imagined_held for it in schedule),
+    )
 
 
 @dataclass
@@ -363,14 +381,14 @@ def project_config(config: dict[str, Any], rates: Rates) -> list[JobProjection]:
     """Every training job of a workflow config, projected."""
     from benchmark.jobs import job_settings, training_jobs
 
-    cache: dict[tuple, tuple[float, int]] = {}
+    cache: dict[tuple, Projection] = {}
     projections = []
     for job in training_jobs(config):
         algo, steps, preset, settings = job_settings(config, job["exp"], job["algo"])
         key = (algo, job["task"], steps, preset, json.dumps(settings, sort_keys=True))
         if key not in cache:
             cache[key] = project(algo, preset, steps, settings, job["task"], rates)
-        secs, peak = cache[key]
+        secs, peak, _ = cache[key]
         projections.append(
             JobProjection(
                 job["exp"], job["task"], job["algo"], job["seed"], secs, peak, has_schedule(algo)
@@ -400,11 +418,19 @@ def runtime_request_min(seconds: float, attempt: int = 1) -> int:
     return attempt * max(10, round(seconds * RUNTIME_MARGIN / 60))
 
 
-def memory_mb(peak_transitions: int, obs_dim: int, act_dim: int) -> int:
-    """Megabytes a job asks for: the interpreter, torch and MuJoCo (~2 GB with room), and its data
-    (obs, action, next obs as float32), held twice while a checkpoint is written."""
+IMAGINED_BYTES_PER_DIM = 56
+"""Resident bytes per imagined sample held for a meta step, per observation and action
+dimension: the most measured (peak RSS of MB-MPO's paper preset against its meta batch,
+halfcheetah-rllab and ant-rllab, horizons 200 and 1000, 2026-12-07; docs/performance.md)."""
+
+
+def memory_mb(peak_transitions: int, obs_dim: int, act_dim: int, imagined_samples: int = 0) -> int:
+    """Megabytes a job asks for: the interpreter, torch and MuJoCo (~2 GB with room), its data
+    (obs, action, next obs as float32), held twice while a checkpoint is written, and the
+    imagined samples of one meta step with what the meta-gradient keeps of them."""
     per_transition = 4 * (2 * obs_dim + act_dim)
-    return 2000 + 2 * peak_transitions * per_transition // 10**6
+    imagined = imagined_samples * IMAGINED_BYTES_PER_DIM * (obs_dim + act_dim)
+    return 2000 + (2 * peak_transitions * per_transition + imagined) // 10**6
 
 
 PHASE_COLUMNS = ("time_collect_s", "time_fit_s", "time_imagine_s", "time_meta_s", "time_eval_s")

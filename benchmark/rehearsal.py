@@ -15,10 +15,11 @@ Three stages, into a results folder of the rehearsal's own:
    held, longest horizon) run one iteration at full size (``Algorithm.full_size_probe``):
    the job's own networks, batches, tasks and horizon and, for model-based algorithms, a
    buffer filled to the most the job holds; only repeated work (epochs, meta steps, planned
-   steps) is cut. Its run time over the cost model's projection of the same run gives the
-   pace at which the whole job is estimated (its projection x that ratio), held against the
-   runtime the workflow asks a scheduler for (:func:`~benchmark.cost.runtime_request_min`):
-   a job its own request would kill fails the rehearsal. Its peak resident memory is held
+   steps) is cut. Its CPU time (hardly changed by other processes, unlike its wall time)
+   over the cost model's projection of the same run gives the pace at which the whole job is
+   estimated (its projection x that ratio), held against the runtime the workflow asks a
+   scheduler for (:func:`~benchmark.cost.runtime_request_min`): a job its own request would
+   kill fails the rehearsal. Its peak resident memory is held
    against the job's memory request (``memory_mb``); data a probe does not hold, such as an
    off-policy replay buffer's later part, is added at the request's own rate per transition.
 
@@ -252,17 +253,26 @@ class Probe:
     measured_s: float | None = None
     """The probe's process, start to end (imports included)."""
     run_wall_s: float | None = None
-    """The run's own wall time (progress.csv): what the projection covers."""
+    """The run's own wall time (progress.csv)."""
+    cpu_s: float | None = None
+    """CPU seconds of the probe's run (meta.json's ``cpu_time_s``, imports included): the
+    work the projection covers, hardly changed by other processes on the machine."""
+    load_before: float | None = None
+    """The machine's one-minute load average as the probe started (other processes, other
+    probes): wall times beside more busy processes than cores are slower than a job's."""
     peak_rss_mb: float | None = None
     status: str = "not run"
     error: str | None = None
 
     @property
     def time_ratio(self) -> float | None:
-        """Measured over projected seconds of the probe's run."""
-        if self.run_wall_s is None or self.projected_s <= 0:
+        """The probe's CPU seconds over the projected seconds of its run (the rates were
+        measured on an idle machine, one thread per job, where the two agree); its wall time
+        where no CPU time was recorded."""
+        spent = self.cpu_s if self.cpu_s is not None else self.run_wall_s
+        if spent is None or self.projected_s <= 0:
             return None
-        return self.run_wall_s / self.projected_s
+        return spent / self.projected_s
 
     @property
     def job_estimate_s(self) -> float | None:
@@ -271,7 +281,8 @@ class Probe:
         ratio = self.time_ratio
         if ratio is None or self.measured_s is None:
             return None
-        return self.job_projected_s * ratio + max(0.0, self.measured_s - (self.run_wall_s or 0))
+        startup = 0.0 if self.cpu_s is not None else self.measured_s - (self.run_wall_s or 0)
+        return self.job_projected_s * ratio + max(0.0, startup)
 
     @property
     def memory_mb(self) -> float | None:
@@ -297,7 +308,7 @@ class Probe:
 
 def choose_probe_jobs(config: dict[str, Any], rates: Any) -> list[tuple[str, dict[str, Any]]]:
     """Per algorithm, the jobs a full-size probe measures: the longest (projected time), the
-    one holding the most data and the longest-horizon one, each once."""
+    one holding the most data and the longest-horizon one, each once; ``(why, job)`` pairs."""
     from benchmark.cost import project_config
 
     seen: dict[tuple, dict[str, Any]] = {}
@@ -315,15 +326,17 @@ def choose_probe_jobs(config: dict[str, Any], rates: Any) -> list[tuple[str, dic
             seconds=p.seconds,
             peak=p.peak_transitions,
             horizon=resolved.task.horizon,
+            width=resolved.task.obs_dim + resolved.task.act_dim,
         )
     chosen: list[tuple[str, dict[str, Any]]] = []
     for algo in dict.fromkeys(j["algo"] for j in seen.values()):
         mine = [j for j in seen.values() if j["algo"] == algo]
         picks = {}
+        # Ties (jobs projected per 1000 steps) go to the widest task: the largest networks.
         for why, key in (
-            ("longest", lambda j: (j["seconds"], j["peak"])),
-            ("most data", lambda j: (j["peak"], j["seconds"])),
-            ("longest horizon", lambda j: (j["horizon"], j["seconds"])),
+            ("longest", lambda j: (j["seconds"], j["peak"], j["width"])),
+            ("most data", lambda j: (j["peak"], j["seconds"], j["width"])),
+            ("longest horizon", lambda j: (j["horizon"], j["seconds"], j["width"])),
         ):
             job = max(mine, key=key)
             ident = (job["exp"], job["task"], job["label"])
@@ -345,7 +358,9 @@ def plan_probe(config: dict[str, Any], why: str, job: dict[str, Any], rates: Any
         resolved.algorithm_config, task.horizon, steps
     )
     probe_settings = probe_run_settings(settings, cuts, probe_steps)
-    projected_s, probe_peak = project(algo, preset, probe_steps, probe_settings, job["task"], rates)
+    projected_s, probe_peak, _ = project(
+        algo, preset, probe_steps, probe_settings, job["task"], rates
+    )
     if not has_schedule(algo):
         # Projected per 1000 real steps: the pace of a long job, whose steps are nearly all
         # taken by its policy or planner and whose evaluations are rare. The probe's random
@@ -355,7 +370,7 @@ def plan_probe(config: dict[str, Any], why: str, job: dict[str, Any], rates: Any
         )
         charged = min(probe_steps, max(0, probe_steps - random_steps)) + task.horizon
         projected_s = charged / 1000 * resolved.algorithm_cls.seconds_per_1000(preset)
-    job_s, job_peak = project(algo, preset, steps, settings, job["task"], rates)
+    job_s, job_peak, job_imagined = project(algo, preset, steps, settings, job["task"], rates)
     per_transition_mb = (memory_mb(10**6, task.obs_dim, task.act_dim) - 2000) / 10**6
     # Only a buffer grows with the steps taken (model-based and off-policy algorithms).
     grows = resolved.algorithm_cls.off_policy or has_schedule(algo)
@@ -372,7 +387,7 @@ def plan_probe(config: dict[str, Any], why: str, job: dict[str, Any], rates: Any
         projected_s=projected_s,
         request_min=runtime_request_min(job_s),
         job_projected_s=job_s,
-        request_mb=memory_mb(job_peak, task.obs_dim, task.act_dim),
+        request_mb=memory_mb(job_peak, task.obs_dim, task.act_dim, job_imagined),
         data_extrapolated_mb=max(0, job_peak - probe_peak) * per_transition_mb if grows else 0.0,
     )
 
@@ -392,6 +407,7 @@ def run_probe(config: dict[str, Any], probe: Probe, out: Path) -> Probe:
         command += ["--preset", preset]
     for key, value in probe_run_settings(settings, probe.cuts, probe.probe_steps).items():
         command += ["--set", f"{key}={json.dumps(value)}"]
+    probe.load_before = round(os.getloadavg()[0], 2)
     start = time.perf_counter()
     done = subprocess.run(
         command, cwd=REPO, env={**os.environ, **THREAD_ENV}, capture_output=True, text=True
@@ -404,6 +420,7 @@ def run_probe(config: dict[str, Any], probe: Probe, out: Path) -> Probe:
     if probe.status == "done":
         probe.error = None
     probe.peak_rss_mb = meta.get("peak_rss_mb")
+    probe.cpu_s = meta.get("cpu_time_s") if probe.status == "done" else None
     progress = out / "progress.csv"
     if progress.exists() and probe.status == "done":
         lines = progress.read_text().splitlines()
@@ -626,16 +643,19 @@ def summary(result: Rehearsal) -> str:
             "## Full-size probes against the jobs' requests",
             "",
             "One iteration at the job's own sizes (cuts: repeated work only). Time: the probe's "
-            "run (progress.csv's wall time) over the cost model's projection of the same run; the "
-            "job at that pace (its projection x the ratio, plus the start-up) against the "
-            f"runtime it asks for ({RUNTIME_MARGIN:g} x its projection, at least 10 min). "
+            "CPU seconds over the cost model's projection of the same run (rates measured on an "
+            "idle machine, where CPU and wall time agree; CPU time hardly depends on what else "
+            "runs, wall time does: load is the one-minute load average as the probe started); "
+            "the job at that pace (its projection x the ratio) against the runtime it asks for "
+            f"({RUNTIME_MARGIN:g} x its projection, at least 10 min). "
             "Memory: the probe's peak resident set, plus the data it did not hold at the "
             "request's rate per transition, against the job's request.",
             "",
-            "| algorithm | job | why | horizon | probe steps | cuts | run s | projected s "
-            "| ratio | job at this pace, min | job request min | peak MB (+ extrapolated) "
-            "| request MB | verdict |",
-            "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+            "| algorithm | job | why | horizon | probe steps | cuts | wall s | load | CPU s "
+            "| projected s | ratio | job at this pace, min | job request min "
+            "| peak MB (+ extrapolated) | request MB | verdict |",
+            "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- "
+            "| --- | --- |",
         ]
         for p in result.probes:
             cuts = ", ".join(f"{k}={v}" for k, v in p.cuts.items()) or "none"
@@ -647,9 +667,9 @@ def summary(result: Rehearsal) -> str:
             verdict = "; ".join(p.problems()) or "within its requests"
             lines.append(
                 f"| {p.algo} | {p.exp}/{p.task}/{p.label} | {p.why} | {p.horizon} "
-                f"| {p.probe_steps:,} | {cuts} | {p.run_wall_s or 0:.0f} | {p.projected_s:.0f} "
-                f"| {ratio} | {estimate} | {p.request_min:,} | {memory} | {p.request_mb:,} "
-                f"| {verdict} |"
+                f"| {p.probe_steps:,} | {cuts} | {p.run_wall_s or 0:.0f} | {p.load_before} "
+                f"| {p.cpu_s if p.cpu_s is not None else '-'} | {p.projected_s:.0f} | {ratio} "
+                f"| {estimate} | {p.request_min:,} | {memory} | {p.request_mb:,} | {verdict} |"
             )
     return "\n".join(lines) + "\n"
 

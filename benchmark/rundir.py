@@ -388,7 +388,17 @@ def finish_meta(meta: dict[str, Any], status: str, error: str | None = None) -> 
         "error": error,
         "ended": _now(),
         "peak_rss_mb": peak_rss_mb(),
+        "cpu_time_s": cpu_time_s(),
     }
+
+
+def cpu_time_s() -> float:
+    """CPU seconds (user and system, all threads) of this process so far: the work done,
+    which, unlike wall time, other processes on the machine hardly change."""
+    import resource
+
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return round(usage.ru_utime + usage.ru_stime, 1)
 
 
 def peak_rss_mb() -> float:

@@ -13,7 +13,9 @@ from benchmark.cost import (
     job_work,
     makespan,
     measure,
+    memory_mb,
     mlp_gflop,
+    project,
     seconds,
     total_units,
 )
@@ -49,10 +51,25 @@ def test_mbmpo_schedule_by_hand():
     assert its[2].fit["fit_gflop"] == pytest.approx(7 * 2 * model * (3 * 832 + 208))
     # 4 meta steps x (pre + post) x 2 tasks x 3 trajectories x 10 steps = 480 samples.
     assert its[1].meta == {"meta_samples": 480.0}
+    assert its[1].imagined_held == 120  # one meta step's samples are held at once
     assert its[1].imagine["imagine_gflop"] == pytest.approx(480 * model)
     assert [it.eval for it in its] == [{}, {"env_steps": 40.0}, {"env_steps": 40.0}]
     assert total_units(its)["env_steps"] == 1040 + 80
     assert total_units(its)["iterations"] == 3
+
+
+def test_memory_request_covers_data_and_a_meta_steps_imagined_samples():
+    # 2,000 MB + 100,000 transitions x 4 B x (2 x 17 + 6) twice + 2M samples x 56 B x 23.
+    assert memory_mb(100_000, 17, 6) == 2000 + 32
+    assert memory_mb(100_000, 17, 6, 2_000_000) == 2000 + (32_000_000 + 2_576_000_000) // 10**6
+    # The claims profile's Fig. 4 job (horizon 1000: 20 tasks x 50 trajectories x 1,000 steps,
+    # before and after adaptation) measured 3,000 MB at its peak (rehearsal of 2026-12-07).
+    secs, peak, imagined = project("mbmpo", "paper", 408_000, FIG4, "halfcheetah-rllab", RATES)
+    assert imagined == 2_000_000 and memory_mb(peak, 17, 6, imagined) > 3000 * 1.3
+
+
+FIG4 = {"run.horizon": 1000, "model_max_epochs": 10, "inner_lr": 0.001}
+RATES = Rates.load()
 
 
 def test_mbmpc_schedule_counts_planning_in_collection_and_evaluation():

@@ -124,6 +124,28 @@ def test_lockstep_training_is_bit_identical_to_training_each_model_alone(weight_
             assert all(torch.equal(ours[key], ref[key]) for key in ref)
 
 
+def test_held_out_losses_in_chunks_equal_one_pass(monkeypatch):
+    """Large held-out sets are scored in chunks (bounded memory); the losses are the one-pass
+    MSEs to float32 precision, for all models and for a subset."""
+    from algorithms.common import ensemble as ensemble_module
+
+    config = EnsembleConfig(hidden_sizes=(64, 64))
+    model = DynamicsEnsemble(17, 6, list(range(17)), config, seed=1)
+    trainer = LockstepTrainer(model)
+    generator = torch.Generator().manual_seed(2)
+    for active in [[0, 1, 2, 3, 4], [1, 3]]:
+        x = torch.randn(len(active), 1000, 23, generator=generator)
+        y = torch.randn(len(active), 1000, 17, generator=generator)
+        one_pass = trainer.losses(active, x, y)
+        monkeypatch.setattr(ensemble_module, "LOSS_CHUNK_ROWS", 128)  # 8 chunks, the last short
+        chunked = trainer.losses(active, x, y)
+        monkeypatch.undo()
+        assert len(chunked) == len(active)
+        for a, b in zip(chunked, one_pass, strict=True):
+            assert b.item() > 0.5  # random targets: a loss far from zero, compared relatively
+            torch.testing.assert_close(a, b, rtol=1e-6, atol=0)
+
+
 @pytest.mark.parametrize(
     ("rule", "cap", "fewest", "most"),
     [

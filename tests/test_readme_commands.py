@@ -19,6 +19,7 @@ BIN = Path(sys.executable).parent
 NOT_RUN_HERE = {
     "make run": "the quick profile itself: CI's fresh clone and the README's own measurement",
     "make test": "the test suite itself",
+    "make rehearse": "rehearses a whole profile (the smoke profile's is in test_rehearsal.py)",
     "snakemake --cores": "runs a whole profile",
     "snakemake --workflow-profile workflow/profiles/slurm": "needs a SLURM cluster",
     "mbbench compare results/runs ": "reads the runs `make run` makes",

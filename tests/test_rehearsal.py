@@ -17,6 +17,7 @@ from benchmark.rehearsal import (
     choose_probe_jobs,
     rehearsal_config,
     rehearse,
+    resolve_job,
     summary,
     write_summary,
 )
@@ -99,6 +100,18 @@ def test_the_rehearsal_config_keeps_every_job_of_the_big_profiles_and_is_brief()
         for exp, label in {(j["exp"], j["algo"]) for j in rehearsed}:
             algo, steps, _, settings = jobs.job_settings(derived, exp, label)
             assert settings["eval_every"] * 2 <= steps and settings["eval_episodes"] == 1
+        # Every iteration of a rehearsed controller finishes an episode, or its paper_return
+        # (the returns of the episodes it finished) is missing and the aggregate figures of
+        # its experiment have nothing to draw (the claims rehearsal of 2026-12-07, at
+        # horizon 1000 with 100-step iterations).
+        for job in rehearsed:
+            algo, steps, preset, settings = jobs.job_settings(derived, job["exp"], job["algo"])
+            resolved = resolve_job(algo, job["task"], steps, settings, preset)
+            if hasattr(resolved.algorithm_cls, "iteration_steps"):
+                per_iteration = resolved.algorithm_cls.iteration_steps(
+                    resolved.algorithm_config, resolved.task.horizon
+                )
+                assert per_iteration >= resolved.task.horizon, (job, per_iteration)
         # Minutes, where the profile takes days: the modelled jobs by the cost model.
         modelled = [p.seconds for p in project_config(derived, rates) if p.modelled]
         assert max(modelled) < 60 and makespan(modelled, 2) < 15 * 60
@@ -142,6 +155,10 @@ def test_a_probe_fails_a_job_its_own_requests_would_kill():
     assert "2,500 MB" in probe(measured_s=1, run_wall_s=100, peak_rss_mb=2500).problems()[0]
     grown = probe(measured_s=1, run_wall_s=100, peak_rss_mb=1900, data_extrapolated_mb=300)
     assert "2,200 MB" in grown.problems()[0]
+    # CPU time, where recorded, sets the pace: a probe slowed by neighbours is not judged by
+    # its wall time (2.1 x projected) but by its work (1.2 x).
+    busy = probe(measured_s=215, run_wall_s=210, cpu_s=120.0, peak_rss_mb=900)
+    assert busy.time_ratio == pytest.approx(1.2) and busy.problems() == []
     unfinished = Probe(**{**probe().__dict__, "status": "failed", "error": "MemoryError"})
     assert "did not finish (failed: MemoryError)" in unfinished.problems()[0]
 

@@ -304,6 +304,11 @@ class _BatchedLinear(torch.autograd.Function):
         return grad_x, grad.transpose(1, 2).bmm(x), grad.sum(dim=1)
 
 
+LOSS_CHUNK_ROWS = 32_768
+"""Rows per model scored at once on a fit's held-out set (``LockstepTrainer.losses``): below it
+(buffers up to about 160,000 transitions at a 20% split) one pass, as before chunking."""
+
+
 class LockstepTrainer:
     """Steps every model of a :class:`DynamicsEnsemble` at once, in batched matmuls.
 
@@ -367,10 +372,24 @@ class LockstepTrainer:
         return self.params if rows is None else [p.index_select(0, rows) for p in self.params]
 
     def losses(self, active: list[int], x: torch.Tensor, y: torch.Tensor) -> list[torch.Tensor]:
-        """Each active model's MSE on its own rows of x, y ([active, rows, dim])."""
+        """Each active model's MSE on its own rows of x, y ([active, rows, dim]).
+
+        Held-out sets beyond :data:`LOSS_CHUNK_ROWS` rows are scored in chunks: their hidden
+        activations, all models at once, grow with the buffer (5 x 200,000 rows x 512 units
+        are 2 GB per layer at a million transitions), which no job's memory request covers."""
+        params = self._selected(self._rows(active))
         with torch.no_grad():
-            pred = self._forward(self._selected(self._rows(active)), x)
-            return [F.mse_loss(pred[i], y[i]) for i in range(len(active))]
+            rows = x.shape[1]
+            if rows <= LOSS_CHUNK_ROWS:  # one pass: the loss exactly as before chunking
+                pred = self._forward(params, x)
+                return [F.mse_loss(pred[i], y[i]) for i in range(len(active))]
+            squared = torch.zeros(len(active), dtype=torch.float64, device=x.device)
+            for start in range(0, rows, LOSS_CHUNK_ROWS):
+                pred = self._forward(params, x[:, start : start + LOSS_CHUNK_ROWS])
+                error = (pred - y[:, start : start + LOSS_CHUNK_ROWS]).square()
+                squared += error.sum(dim=(1, 2), dtype=torch.float64)
+            mean = (squared / (rows * y.shape[2])).to(torch.float32)
+            return list(mean.unbind())
 
     def step(self, active: list[int], x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         """One Adam step of each active model on its minibatch; returns their losses."""

@@ -211,8 +211,11 @@ class RealDataAlgorithm(SeededAlgorithm):
         return int(config.steps_per_iteration)  # type: ignore[attr-defined]
 
     @classmethod
-    def rehearsal_sizes(cls, config: RealDataConfig) -> dict[str, Any]:
-        """Settings a rehearsal shrinks (ensemble, candidates, tasks, epochs, meta steps)."""
+    def rehearsal_sizes(cls, config: RealDataConfig, horizon: int) -> dict[str, Any]:
+        """Settings a rehearsal shrinks (ensemble, candidates, tasks, epochs, meta steps). An
+        iteration keeps at least one whole episode of ``horizon`` steps: each collection
+        starts a fresh episode, and a controller's ``paper_return`` is the mean return of the
+        episodes it finished."""
         return {}
 
     @classmethod
@@ -225,7 +228,7 @@ class RealDataAlgorithm(SeededAlgorithm):
         # Random data for two episodes, then two iterations: the second fits, improves,
         # evaluates and checkpoints after a resume from the first's checkpoint.
         shrunk = {"initial_random_steps": min(config.initial_random_steps, 2 * horizon)}
-        shrunk |= cls.rehearsal_sizes(config)
+        shrunk |= cls.rehearsal_sizes(config, horizon)
         per_iteration = cls.iteration_steps(dataclasses.replace(config, **shrunk), horizon)
         return shrunk["initial_random_steps"] + 2 * per_iteration, shrunk
 

@@ -115,9 +115,9 @@ def job_projection(exp, task, label):
     from benchmark.tasks import make_task
 
     algo, steps, preset, settings = job_settings(exp, label)
-    secs, peak = project(algo, preset, steps, settings, task, Rates.load())
+    secs, peak, imagined = project(algo, preset, steps, settings, task, Rates.load())
     spec = make_task(task)
-    return secs, memory_mb(peak, spec.obs_dim, spec.act_dim)
+    return secs, memory_mb(peak, spec.obs_dim, spec.act_dim, imagined)
 
 
 def train_runtime_min(wildcards, attempt):
@@ -129,7 +129,7 @@ def train_runtime_min(wildcards, attempt):
 
 
 def train_mem_mb(wildcards, attempt):
-    """Megabytes to ask for: the interpreter, torch and MuJoCo, and the transitions the job
-    will hold at its largest (buffer or replay buffer), twice while a checkpoint is written."""
+    """Megabytes to ask for (benchmark.cost.memory_mb): the interpreter, torch and MuJoCo, the
+    transitions the job will hold at its largest, and a meta step's imagined samples."""
     _, megabytes = job_projection(wildcards.exp, wildcards.task, wildcards.algo)
     return megabytes * attempt
