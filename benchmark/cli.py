@@ -367,7 +367,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
 
     import yaml
 
-    from benchmark.cost import RATES_FILE, Rates, makespan, project_config
+    from benchmark.cost import config_rates, makespan, project_config
 
     path = Path(args.configfile)
     if not path.is_file():
@@ -375,7 +375,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
     if args.cores < 1:
         raise ConfigError(f"--cores must be at least 1, got {args.cores}")
     config = yaml.safe_load(path.read_text())
-    rates = Rates.load(args.rates or RATES_FILE)
+    rates = config_rates(config, args.rates)
     jobs = project_config(config, rates)
     print(f"rates: {rates.machine or 'unknown machine'}")
     for exp in dict.fromkeys(j.exp for j in jobs):
@@ -399,7 +399,7 @@ def cmd_rehearse(args: argparse.Namespace) -> int:
 
     import yaml
 
-    from benchmark.cost import RATES_FILE, Rates
+    from benchmark.cost import config_rates
     from benchmark.rehearsal import rehearse, write_summary
 
     path = Path(args.configfile)
@@ -410,8 +410,12 @@ def cmd_rehearse(args: argparse.Namespace) -> int:
     config = yaml.safe_load(path.read_text())
     if not isinstance(config, dict) or not isinstance(config.get("experiments"), dict):
         raise ConfigError(f"{path}: not a workflow config (no experiments)")
+    if args.probes_only and args.no_probes:
+        raise ConfigError("--probes-only and --no-probes exclude each other")
     out = Path(args.out or f"results/rehearsal/{path.stem}")
-    rates = Rates.load(args.rates or RATES_FILE)
+    rates = config_rates(config, args.rates)
+    if args.rates:  # the rehearsed workflow asks for what the probes are held against
+        config["rates"] = str(Path(args.rates).resolve())
     result = rehearse(
         config,
         path.stem,
@@ -420,6 +424,7 @@ def cmd_rehearse(args: argparse.Namespace) -> int:
         rates,
         probes=not args.no_probes,
         log=lambda line: print(line, flush=True),
+        probes_only=args.probes_only,
     )
     summary = write_summary(result, out.resolve())
     failures = result.failures()
@@ -630,7 +635,11 @@ def build_parser() -> argparse.ArgumentParser:
     p_plan = sub.add_parser("plan", help="projected core-hours and wall time of a profile")
     p_plan.add_argument("--configfile", required=True, help="workflow config (YAML)")
     p_plan.add_argument("--cores", type=int, default=32, help="cores of the machine (32)")
-    p_plan.add_argument("--rates", help="rates from `mbbench perf --calibrate --out FILE`")
+    p_plan.add_argument(
+        "--rates",
+        help="rates from `mbbench perf --calibrate --out FILE` (default: the config's `rates`, "
+        "else the shipped ones)",
+    )
     p_plan.set_defaults(func=cmd_plan)
 
     p_reh = sub.add_parser(
@@ -643,8 +652,17 @@ def build_parser() -> argparse.ArgumentParser:
         "--out", help="results folder of the rehearsal (default: results/rehearsal/PROFILE)"
     )
     p_reh.add_argument("--cores", type=int, default=os.cpu_count() or 1, help="cores to use (all)")
-    p_reh.add_argument("--rates", help="rates from `mbbench perf --calibrate --out FILE`")
+    p_reh.add_argument(
+        "--rates",
+        help="rates from `mbbench perf --calibrate --out FILE` (default: the config's `rates`, "
+        "else the shipped ones), for the requests and the probes' projections alike",
+    )
     p_reh.add_argument("--no-probes", action="store_true", help="skip the full-size probes")
+    p_reh.add_argument(
+        "--probes-only",
+        action="store_true",
+        help="run the probes again into --out, keeping its rehearsal's kills and workflow",
+    )
     p_reh.set_defaults(func=cmd_rehearse)
     return parser
 

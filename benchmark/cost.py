@@ -65,6 +65,21 @@ class Rates:
         Path(path).write_text(json.dumps(asdict(self), indent=2) + "\n")
 
 
+def config_rates(config: dict[str, Any], explicit: str | Path | None = None) -> Rates:
+    """The rates a workflow config's jobs are projected and requested with: ``explicit`` (a
+    command's ``--rates``), else the config's ``rates`` file (a path relative to where the
+    workflow runs, from ``mbbench perf --calibrate --out FILE`` on the machines that will run
+    the jobs), else the shipped ones. A named file that is missing or unreadable is a
+    ConfigError."""
+    from benchmark.errors import ConfigError
+
+    path = explicit or config.get("rates") or RATES_FILE
+    try:
+        return Rates.load(path)
+    except (OSError, TypeError, ValueError) as error:
+        raise ConfigError(f"rates {path}: cannot be read as a rates file ({error})") from None
+
+
 @dataclass
 class Iteration:
     """Units of one iteration, by the progress.csv time column they show up in."""

@@ -35,6 +35,7 @@ import copy
 import json
 import os
 import shlex
+import shutil
 import signal
 import socket
 import subprocess
@@ -444,6 +445,18 @@ class Rehearsal:
     report_exit: int | None = None
     jobs: list[JobOutcome] = field(default_factory=list)
     probes: list[Probe] = field(default_factory=list)
+    rates: str = ""
+    """The rates the requests and projections were computed with (where and when measured)."""
+
+    @classmethod
+    def load(cls, path: Path) -> Rehearsal:
+        """A rehearsal from its ``rehearsal.json`` (:func:`write_summary`)."""
+        record = json.loads(path.read_text())
+        record.pop("failures", None)
+        record["kills"] = [KillResult(**k) for k in record.get("kills", [])]
+        record["jobs"] = [JobOutcome(**j) for j in record.get("jobs", [])]
+        record["probes"] = [Probe(**p) for p in record.get("probes", [])]
+        return cls(**record)
 
     def failures(self) -> list[str]:
         """Every problem found; empty when the rehearsal passed."""
@@ -476,9 +489,12 @@ def rehearse(
     probes: bool = True,
     log: Callable[[str], None] = print,
     workflow_dir: Path = REPO,
+    probes_only: bool = False,
 ) -> Rehearsal:
     """Rehearse ``config`` into ``out`` (the stages of the module docstring), with the
-    Snakefile and workflow/ of ``workflow_dir``."""
+    Snakefile and workflow/ of ``workflow_dir``. ``probes_only``: run the probes again (with
+    other rates, say, or on a quieter machine) and keep the kills and the workflow's outcome
+    of the rehearsal already in ``out``."""
     import yaml
 
     from benchmark.run import check_training_jobs
@@ -508,6 +524,17 @@ def rehearse(
         time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
     )
     training = jobs.training_jobs(derived)
+    result.rates = rates.machine or "unknown machine"
+    if probes_only:
+        previous = out / "rehearsal.json"
+        if not previous.exists():
+            raise ConfigError(f"{previous}: no rehearsal to run the probes again for")
+        kept = Rehearsal.load(previous)
+        result.kills, result.jobs = kept.kills, kept.jobs
+        result.workflow_exit, result.report_exit = kept.workflow_exit, kept.report_exit
+        result.stage_seconds = {k: v for k, v in kept.stage_seconds.items() if k != "probes"}
+        log(f"probes of {profile} again; the workflow's outcome of {kept.started} kept")
+        return _run_probes(config, result, out, cores, rates, log)
     log(f"rehearsal of {profile}: {len(training)} jobs, config {derived_path}")
 
     start = time.perf_counter()
@@ -562,28 +589,41 @@ def rehearse(
             k.resumes, k.final_status = int(meta.get("resumes", 0)), meta.get("status")
 
     if probes:
-        start = time.perf_counter()
-        planned = [
-            plan_probe(config, why, job, rates) for why, job in choose_probe_jobs(config, rates)
-        ]
+        _run_probes(config, result, out, cores, rates, log)
+    return result
+
+
+def _run_probes(
+    config: dict[str, Any],
+    result: Rehearsal,
+    out: Path,
+    cores: int,
+    rates: Any,
+    log: Callable[[str], None],
+) -> Rehearsal:
+    start = time.perf_counter()
+    planned = [plan_probe(config, why, job, rates) for why, job in choose_probe_jobs(config, rates)]
+    log(
+        f"  {len(planned)} full-size probes, "
+        f"{sum(p.projected_s for p in planned) / 60:.0f} min projected"
+    )
+
+    def one(probe: Probe) -> Probe:
+        name = f"{probe.algo}-{probe.exp}-{probe.task}-{probe.label}".replace("/", "_")
+        target = out / "probes" / name
+        if target.exists():  # probes run again start afresh
+            shutil.rmtree(target)
+        done = run_probe(config, probe, target)
         log(
-            f"  {len(planned)} full-size probes, "
-            f"{sum(p.projected_s for p in planned) / 60:.0f} min projected"
+            f"  probe {name}: {done.status}, {done.measured_s:.0f} s "
+            f"(projected {done.projected_s:.0f} s), peak {done.peak_rss_mb} MB"
         )
+        return done
 
-        def one(probe: Probe) -> Probe:
-            name = f"{probe.algo}-{probe.exp}-{probe.task}-{probe.label}".replace("/", "_")
-            done = run_probe(config, probe, out / "probes" / name)
-            log(
-                f"  probe {name}: {done.status}, {done.measured_s:.0f} s "
-                f"(projected {done.projected_s:.0f} s), peak {done.peak_rss_mb} MB"
-            )
-            return done
-
-        ordered = sorted(planned, key=lambda p: -p.projected_s)  # longest first
-        with ThreadPoolExecutor(max(1, cores)) as pool:
-            result.probes = list(pool.map(one, ordered))
-        result.stage_seconds["probes"] = time.perf_counter() - start
+    ordered = sorted(planned, key=lambda p: -p.projected_s)  # longest first
+    with ThreadPoolExecutor(max(1, cores)) as pool:
+        result.probes = list(pool.map(one, ordered))
+    result.stage_seconds["probes"] = time.perf_counter() - start
     return result
 
 
@@ -599,6 +639,8 @@ def summary(result: Rehearsal) -> str:
         f"{result.started}, host {result.host}, {result.cores} cores. Written by "
         "`mbbench rehearse` (benchmark/rehearsal.py says what each stage does and what a "
         "rehearsal does not prove).",
+        "",
+        f"Rates of the requests and projections: {result.rates or 'not recorded'}.",
         "",
         "Minutes per stage: "
         + ", ".join(f"{k} {v:.1f}" for k, v in minutes.items())

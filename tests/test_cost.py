@@ -3,6 +3,8 @@ against measured runs on this machine."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from benchmark.cli import main
@@ -127,6 +129,32 @@ def test_plan_prints_core_hours_and_wall_time_last(tmp_path, capsys):
     assert "per-1000-steps estimate: ppo" in out[1]
     total, wall = (float(x.split("=")[1]) for x in out[-1].split())
     assert out[-1].startswith("total_core_hours=") and wall <= total
+
+
+def test_plan_uses_the_configs_rates_file(tmp_path, capsys):
+    """A config's ``rates`` (measured on the machines that will run it) is what `plan`
+    projects with, as the workflow's requests do; ``--rates`` overrides it."""
+    import yaml
+
+    shipped = Rates.load()
+    slow = Rates({k: 3 * v for k, v in shipped.seconds_per.items()}, shipped.patience_epochs)
+    slow.save(tmp_path / "slow.json")
+    repo = Path(__file__).resolve().parents[1]
+    config = yaml.safe_load((repo / "workflow/config/claims.yaml").read_text())
+    config["experiments"] = {"fig3": config["experiments"]["fig3"]}  # modelled jobs only
+    path = tmp_path / "c.yaml"
+    path.write_text(yaml.safe_dump(config))
+
+    def core_hours(*extra):
+        assert main(["plan", "--configfile", str(path), *extra]) == 0
+        line = capsys.readouterr().out.strip().splitlines()[-1]
+        return float(line.split()[0].split("=")[1])
+
+    base = core_hours()
+    config["rates"] = str(tmp_path / "slow.json")
+    path.write_text(yaml.safe_dump(config))
+    assert core_hours() == pytest.approx(3 * base, rel=0.01)
+    assert core_hours("--rates", str(repo / "benchmark/reference/cost_rates.json")) == base
 
 
 def test_plan_rejects_a_missing_config_file(tmp_path, capsys):

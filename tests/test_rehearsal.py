@@ -12,6 +12,7 @@ import yaml
 
 from benchmark import jobs
 from benchmark.cost import Rates, makespan, project_config
+from benchmark.errors import ConfigError
 from benchmark.rehearsal import (
     Probe,
     choose_probe_jobs,
@@ -85,6 +86,26 @@ def test_the_smoke_rehearsal_runs_every_job_kills_and_resumes_and_probes(smoke_r
     written = write_summary(result, out).read_text()
     assert "**Verdict: passed**" in written and "| mbmpo | smoke/point2d/mbmpo |" in written
     assert json.loads((out / "rehearsal.json").read_text())["failures"] == []
+
+
+def test_probes_run_again_with_other_rates_keep_the_workflows_outcome(smoke_rehearsal, tmp_path):
+    """``--probes-only``: the probes again, here with rates twice the shipped ones (a machine
+    twice as slow), into the same folder; the kills and the workflow's outcome are kept."""
+    first, out, _ = smoke_rehearsal
+    write_summary(first, out)
+    shipped = Rates.load()
+    slow = Rates({k: 2 * v for k, v in shipped.seconds_per.items()}, shipped.patience_epochs, "x2")
+    again = rehearse(profile("smoke"), "smoke", out, 2, slow, log=lambda _: None, probes_only=True)
+    assert again.kills == first.kills and again.jobs == first.jobs
+    assert again.workflow_exit == first.workflow_exit == 0
+    assert again.rates == "x2" and "Rates of the requests and projections: x2." in summary(again)
+    before = {p.algo: p for p in first.probes}
+    for probe in again.probes:
+        assert probe.status == "done" and probe.cpu_s is not None
+        if probe.algo in ("mbmpo", "mbmpc"):  # modelled: projected from the rates
+            assert probe.projected_s == pytest.approx(2 * before[probe.algo].projected_s)
+    with pytest.raises(ConfigError, match="no rehearsal to run the probes again for"):
+        rehearse(profile("smoke"), "smoke", tmp_path, 1, slow, probes_only=True)
 
 
 def test_the_rehearsal_config_keeps_every_job_of_the_big_profiles_and_is_brief():

@@ -249,6 +249,10 @@ BAD_CONFIGS = {
         " algos: {mbmpo: {set: {imagined_reward: official}}}}",
         "imagined_reward: task 'point2d' has no official model-side reward",
     ),
+    "missing rates file": (
+        "{tasks: [point2d], seeds: [0], steps: 100, algos: {random: {}}}\nrates: nosuch.json",
+        "rates nosuch.json: cannot be read as a rates file",
+    ),
 }
 
 

@@ -46,8 +46,11 @@ def run_arguments(wildcards):
 if workflow.is_main_process:
     from benchmark.run import check_training_jobs
 
+    from benchmark.cost import config_rates
+
     try:
         check_training_jobs(config)
+        config_rates(config)
     except ValueError as error:
         sys.exit(str(error))
 
@@ -111,11 +114,11 @@ TABLES = [f"{RESULTS}/tables/final_returns.md", f"{RESULTS}/tables/samples_neede
 def job_projection(exp, task, label):
     """(projected seconds, megabytes at the largest data held) of one training job; computed
     once per job (Snakemake asks for runtime and memory separately, on every retry)."""
-    from benchmark.cost import Rates, memory_mb, project
+    from benchmark.cost import config_rates, memory_mb, project
     from benchmark.tasks import make_task
 
     algo, steps, preset, settings = job_settings(exp, label)
-    secs, peak, imagined = project(algo, preset, steps, settings, task, Rates.load())
+    secs, peak, imagined = project(algo, preset, steps, settings, task, config_rates(config))
     spec = make_task(task)
     return secs, memory_mb(peak, spec.obs_dim, spec.act_dim, imagined)
 
