@@ -175,9 +175,10 @@ def job_work(
         it.fit = {"fit_gflop": epochs * config.num_models * model * passes}
         if policy_search:
             rollouts = 2 if config.inner_lr > 0 else 1
-            samples = config.meta_steps * rollouts * config.num_tasks
-            samples *= config.imagined_trajectories * (config.imagined_horizon or horizon)
-            it.imagined_held = samples // config.meta_steps
+            per_meta_step = rollouts * config.num_tasks * config.imagined_trajectories
+            per_meta_step *= config.imagined_horizon or horizon
+            samples = config.meta_steps * per_meta_step
+            it.imagined_held = per_meta_step
             it.imagine = {"imagine_gflop": samples * model}
             it.meta = {"meta_samples": float(samples)}
         if env_steps // every > last_eval // every or env_steps >= steps:

@@ -60,6 +60,10 @@ def test_mbmpo_schedule_by_hand():
     assert total_units(its)["iterations"] == 3
 
 
+FIG4 = {"run.horizon": 1000, "model_max_epochs": 10, "inner_lr": 0.001}
+RATES = Rates.load()
+
+
 def test_memory_request_covers_data_and_a_meta_steps_imagined_samples():
     # 2,000 MB + 100,000 transitions x 4 B x (2 x 17 + 6) twice + 2M samples x 56 B x 23.
     assert memory_mb(100_000, 17, 6) == 2000 + 32
@@ -68,10 +72,6 @@ def test_memory_request_covers_data_and_a_meta_steps_imagined_samples():
     # before and after adaptation) measured 3,000 MB at its peak (rehearsal of 2026-12-07).
     secs, peak, imagined = project("mbmpo", "paper", 408_000, FIG4, "halfcheetah-rllab", RATES)
     assert imagined == 2_000_000 and memory_mb(peak, 17, 6, imagined) > 3000 * 1.3
-
-
-FIG4 = {"run.horizon": 1000, "model_max_epochs": 10, "inner_lr": 0.001}
-RATES = Rates.load()
 
 
 def test_mbmpc_schedule_counts_planning_in_collection_and_evaluation():

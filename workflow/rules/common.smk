@@ -111,14 +111,22 @@ TABLES = [f"{RESULTS}/tables/final_returns.md", f"{RESULTS}/tables/samples_neede
 
 
 @functools.lru_cache(maxsize=None)
+def job_rates():
+    """The rates every job's request is projected with (benchmark.cost.config_rates), read once."""
+    from benchmark.cost import config_rates
+
+    return config_rates(config)
+
+
+@functools.lru_cache(maxsize=None)
 def job_projection(exp, task, label):
     """(projected seconds, megabytes at the largest data held) of one training job; computed
     once per job (Snakemake asks for runtime and memory separately, on every retry)."""
-    from benchmark.cost import config_rates, memory_mb, project
+    from benchmark.cost import memory_mb, project
     from benchmark.tasks import make_task
 
     algo, steps, preset, settings = job_settings(exp, label)
-    secs, peak, imagined = project(algo, preset, steps, settings, task, config_rates(config))
+    secs, peak, imagined = project(algo, preset, steps, settings, task, job_rates())
     spec = make_task(task)
     return secs, memory_mb(peak, spec.obs_dim, spec.act_dim, imagined)
 
