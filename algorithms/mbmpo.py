@@ -88,6 +88,10 @@ class MBMPOConfig(ModelBasedConfig):
     fisher_subsample: int = param(5, ge=1)
     """Fisher-vector products use every n-th imagined sample (1: all). The Fisher only
     preconditions the step; the line search checks the KL bound on all samples."""
+    fisher_product: Literal["exact", "finite_difference"] = "exact"
+    """How a Fisher-vector product is taken: 'exact' differentiates the KL's gradient again;
+    'finite_difference' is the official code's symmetric finite difference of the KL's
+    gradient with step 1 / |theta| (with fisher_subsample=1: the official TRPO step)."""
     discount: float = param(0.99, gt=0, le=1)
     """Discount factor gamma."""
     gae_lambda: float = param(1.0, ge=0, le=1)
@@ -371,7 +375,11 @@ class MBMPO(ModelBasedAlgorithm):
             subsample(pre, cfg.fisher_subsample),
             subsample(post, cfg.fisher_subsample),
         )
-        adapted_sub_old = detach_params(self._adapted(pre_sub, create_graph=False))
+        adapted_sub_old = (
+            adapted_old
+            if cfg.fisher_subsample == 1
+            else detach_params(self._adapted(pre_sub, create_graph=False))
+        )
 
         def curvature_kl() -> torch.Tensor:
             adapted = self._adapted(pre_sub, create_graph=True)
@@ -385,7 +393,13 @@ class MBMPO(ModelBasedAlgorithm):
             cfg.cg_damping,
             cfg.backtrack_ratio,
             cfg.max_backtracks,
-            curvature_kl=curvature_kl if cfg.fisher_subsample > 1 else None,
+            # a KL of its own where the products do not use the objective's graph
+            curvature_kl=(
+                curvature_kl
+                if cfg.fisher_subsample > 1 or cfg.fisher_product == "finite_difference"
+                else None
+            ),
+            fisher_product=cfg.fisher_product,
         )
         with torch.no_grad():
             inner_kl = float(

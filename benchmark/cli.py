@@ -85,7 +85,14 @@ def cmd_run(args: argparse.Namespace) -> int:
     resolved = resolve_run(args.algo, args.task, args.seed, args.steps, overrides, args.preset)
     out = args.out or default_run_dir(resolved.config)
     progress = "quiet" if args.quiet else args.progress
-    execute(resolved, out, device=args.device, progress=progress, extend=args.extend)
+    execute(
+        resolved,
+        out,
+        device=args.device,
+        progress=progress,
+        extend=args.extend,
+        branch_from=args.branch_from,
+    )
     print(out)
     return 0
 
@@ -510,6 +517,16 @@ def build_parser() -> argparse.ArgumentParser:
         help="continue the run in --out (finished or not) to the larger --steps; every other "
         "setting must match. Model-based algorithms only: the result equals a run started "
         "with that budget when the old one ended at the end of an iteration",
+    )
+    p_run.add_argument(
+        "--branch-from",
+        metavar="RUN_DIR",
+        default=None,
+        help="start this run (a new --out) from the checkpoint of the run in RUN_DIR: the same "
+        "algorithm, task, seed and run settings, other algorithm settings or a larger budget "
+        "(an ablation from a common point; model-based algorithms only). progress.csv begins "
+        "with RUN_DIR's rows up to its checkpoint, meta.json records the branch point and "
+        "the changed settings; the same command resumes the branch",
     )
     p_run.add_argument(
         "--quiet",

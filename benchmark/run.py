@@ -184,11 +184,35 @@ def _extension(old: dict[str, Any], new: dict[str, Any]) -> bool:
     return new["steps"] > old["steps"] and not _config_diff({**old, "steps": new["steps"]}, new)
 
 
-def check_run_dir(run_dir: RunDir, config: dict[str, Any], extend: bool = False) -> str:
+def with_later_settings(
+    recorded: dict[str, Any], algorithm_cls: type[Algorithm] | None
+) -> dict[str, Any]:
+    """A recorded run config (config.yaml, a checkpoint's) completed with the settings the
+    suite gained after it was written, at their defaults. A setting is only ever added with a
+    default that keeps the earlier behaviour, so a run recorded without it ran as that default
+    does, and resuming or extending it stays allowed."""
+    sections = {"run": to_dict(RunConfig())}
+    if algorithm_cls is not None:
+        sections["algorithm"] = to_dict(algorithm_cls.Config())
+    out = dict(recorded)
+    for key, defaults in sections.items():
+        section = recorded.get(key)
+        if isinstance(section, dict):
+            out[key] = {**{k: v for k, v in defaults.items() if k not in section}, **section}
+    return out
+
+
+def check_run_dir(
+    run_dir: RunDir,
+    config: dict[str, Any],
+    extend: bool = False,
+    algorithm_cls: type[Algorithm] | None = None,
+) -> str:
     """What to do with ``run_dir``: 'new', 'resume', 'extend' or 'done'. Raises RunDirError if
     it cannot hold this run (a file, not writable, foreign content, another config). With
     ``extend``, a run of the same config but a smaller budget is continued ('extend').
-    Reads only."""
+    ``algorithm_cls`` completes an older config.yaml with settings added since
+    (``with_later_settings``). Reads only."""
     path = run_dir.path
     if path.exists() and not path.is_dir():
         raise RunDirError(f"--out {path}: a file, not a directory; choose another --out")
@@ -200,7 +224,7 @@ def check_run_dir(run_dir: RunDir, config: dict[str, Any], extend: bool = False)
     if not os.access(ancestor, os.W_OK | os.X_OK):
         raise RunDirError(f"--out {path}: {ancestor} is not writable")
     if run_dir.exists():
-        recorded = run_dir.read_config()
+        recorded = with_later_settings(run_dir.read_config(), algorithm_cls)
         if extend and _extension(recorded, config):
             return "extend"
         diff = _config_diff(recorded, config)
@@ -213,6 +237,54 @@ def check_run_dir(run_dir: RunDir, config: dict[str, Any], extend: bool = False)
     if path.exists() and any(p for p in path.iterdir() if not p.name.startswith(".")):
         raise RunDirError(f"{path} is not empty and holds no run; choose another --out")
     return "new"
+
+
+def branch_point(
+    source: RunDir, config: dict[str, Any], algorithm_cls: type[Algorithm]
+) -> tuple[dict[str, Any], list[dict[str, Any]], dict[str, Any]]:
+    """What a run branched from ``source`` starts with: its checkpoint, its progress rows up
+    to that checkpoint, and the record of the branch (source, steps, changed settings) for
+    meta.json. The branch shares the source's algorithm, task, seed, env and run settings;
+    its algorithm settings and budget may differ. Raises before anything is written."""
+    where = f"--branch-from {source.path}"
+    if not algorithm_cls.extendable:
+        raise ConfigError(
+            f"--branch-from: {config['algo']} runs cannot be branched (its schedules depend on "
+            "the budget)"
+        )
+    if not source.exists():
+        raise RunDirError(f"{where}: no run there (no meta.json)")
+    checkpoint = source.load_checkpoint()
+    if checkpoint is None:
+        raise RunDirError(f"{where}: no checkpoint to branch from")
+    recorded = with_later_settings(checkpoint["config"], algorithm_cls)
+    for key in ("algo", "task", "seed", "env", "run"):
+        if recorded.get(key) != config.get(key):
+            raise RunDirError(
+                f"{where}: its {key} is {recorded.get(key)!r}, this run's {config.get(key)!r}; "
+                "a branch changes algorithm settings and the budget only"
+            )
+    if checkpoint["env_steps"] >= config["steps"]:
+        raise RunDirError(
+            f"{where}: its checkpoint is at {checkpoint['env_steps']} steps; "
+            f"--steps ({config['steps']}) must be larger"
+        )
+    n_rows = checkpoint["progress_rows"]
+    try:
+        rows = read_progress(source.progress_path)[:n_rows] if n_rows else []
+    except (OSError, RunDirError) as error:
+        raise source.damaged(source.progress_path, f"unreadable ({error})") from None
+    if len(rows) != n_rows:
+        raise source.damaged(source.progress_path, "fewer rows than its checkpoint covers")
+    changed = _config_diff(
+        {**recorded, "steps": config["steps"], "preset": config["preset"]}, config
+    )
+    record = {
+        "run": str(source.path),
+        "env_steps": int(checkpoint["env_steps"]),
+        "changed": changed,
+    }
+    return checkpoint, rows, record
 
 
 def resolve_recorded(config: dict[str, Any]) -> ResolvedRun:
@@ -254,6 +326,7 @@ def execute(
     device: str = "cpu",
     progress: str = "auto",
     extend: bool = False,
+    branch_from: str | Path | None = None,
 ) -> str:
     """Run (or resume) training into ``out``. Returns the final status, 'done'.
 
@@ -261,13 +334,15 @@ def execute(
     'bar', 'lines' or 'quiet'. ``extend``: a run in ``out`` of the same config but a smaller
     budget (finished or not) is continued from its checkpoint to this budget (model-based
     algorithms only; for a new run, or one of this budget, it changes nothing); config.yaml
-    then records the new budget and meta.json each extension. Raises RunDirError before writing
-    anything if ``out`` cannot be used, and RunFailed if training failed (meta.json then says
-    why).
+    then records the new budget and meta.json each extension. ``branch_from``: a new run in
+    ``out`` starts from the checkpoint of the run in that directory, with this run's algorithm
+    settings and budget (``branch_point``); once ``out`` holds the branch, the same call resumes
+    it. Raises RunDirError before writing anything if ``out`` cannot be used, and RunFailed if
+    training failed (meta.json then says why).
     """
     config = resolved.config
     run_dir = RunDir(out)
-    action = check_run_dir(run_dir, config, extend)
+    action = check_run_dir(run_dir, config, extend, resolved.algorithm_cls)
     if action == "extend" and not resolved.algorithm_cls.extendable:
         raise ConfigError(
             f"--extend: {config['algo']} runs cannot be extended (its schedules depend on the "
@@ -283,13 +358,25 @@ def execute(
     # is written: a damaged file stops the run with one line and leaves the directory as it
     # was.
     checkpoint = run_dir.load_checkpoint() if action == "resume" else None
-    if checkpoint is not None and _config_diff(checkpoint["config"], config):
-        if extended_from is None or not _extension(checkpoint["config"], config):
+    branch = None
+    if branch_from is not None and action == "new":
+        checkpoint, branch_rows, branch = branch_point(
+            RunDir(branch_from), config, resolved.algorithm_cls
+        )
+    recorded = (  # a branch's checkpoint is of another config by design (branch_point)
+        with_later_settings(checkpoint["config"], resolved.algorithm_cls)
+        if checkpoint is not None and branch is None
+        else None
+    )
+    if recorded is not None and _config_diff(recorded, config):
+        if extended_from is None or not _extension(recorded, config):
             raise RunDirError(f"{run_dir.checkpoint_path}: checkpoint of another config")
     if extended_from is not None and checkpoint is None:
         raise RunDirError(f"{run_dir.path}: no checkpoint to extend from")
     rows: list[dict[str, Any]] = []
-    if checkpoint is not None:
+    if branch is not None:
+        rows = branch_rows
+    elif checkpoint is not None:
         n_rows = checkpoint["progress_rows"]
         try:
             rows = read_progress(run_dir.progress_path)[:n_rows] if n_rows else []
@@ -338,6 +425,8 @@ def execute(
     if old_meta is None:
         run_dir.write_config(config)
         meta = new_meta(config, device)
+        if branch is not None:
+            meta["branched_from"] = branch
     else:
         meta = {**old_meta, "status": "running", "error": None, "ended": None}
         meta["resumes"] = int(meta.get("resumes", 0)) + (checkpoint is not None)

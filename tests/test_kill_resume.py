@@ -150,11 +150,22 @@ EXTEND_SETTINGS = [
 and 3000 end at an iteration's end."""
 
 
-def _extend_run(out: Path, steps: int, extend: bool, settings=EXTEND_SETTINGS, algo="mbmpo"):
+def _extend_run(
+    out: Path,
+    steps: int,
+    extend: bool,
+    settings=EXTEND_SETTINGS,
+    algo="mbmpo",
+    branch_from: Path | None = None,
+    seed: int = 0,
+):
     """``mbbench run`` (quick preset for MB-MPO) into ``out``, with ``--extend`` or not."""
     from benchmark.cli import main
 
     cli = ["run", "--algo", algo, "--task", "point2d", "--steps", str(steps), "--quiet"]
+    cli += ["--seed", str(seed)]
+    if branch_from is not None:
+        cli += ["--branch-from", str(branch_from)]
     cli += ["--out", str(out), *(["--preset", "quick"] if algo == "mbmpo" else [])]
     for item in settings:
         cli += ["--set", item]
@@ -169,13 +180,21 @@ def _values(out: Path) -> list[list[str]]:
     return [[row[i] for i in keep] for row in table]
 
 
-def test_an_extended_run_equals_a_run_started_with_the_larger_budget(tmp_path):
+@pytest.fixture(scope="module")
+def straight_run(tmp_path_factory) -> Path:
+    """The quick MB-MPO run of 3000 steps, started with that budget (shared by the extension
+    and branch tests)."""
+    out = tmp_path_factory.mktemp("straight") / "run"
+    assert _extend_run(out, 3000, extend=False) == 0
+    return out
+
+
+def test_an_extended_run_equals_a_run_started_with_the_larger_budget(tmp_path, straight_run):
     assert _extend_run(tmp_path / "extended", 1800, extend=False) == 0
     assert json.loads((tmp_path / "extended" / "meta.json").read_text())["status"] == "done"
     assert _extend_run(tmp_path / "extended", 3000, extend=True) == 0
-    assert _extend_run(tmp_path / "straight", 3000, extend=False) == 0
-    assert _values(tmp_path / "extended") == _values(tmp_path / "straight")
-    assert len(_values(tmp_path / "straight")) == 1 + 5  # evaluated at 600, ..., 3000
+    assert _values(tmp_path / "extended") == _values(straight_run)
+    assert len(_values(straight_run)) == 1 + 5  # evaluated at 600, ..., 3000
     meta = json.loads((tmp_path / "extended" / "meta.json").read_text())
     assert meta["status"] == "done"
     assert meta["extensions"] == [{"from_steps": 1800, "to_steps": 3000}]
@@ -198,3 +217,38 @@ def test_extend_refuses_anything_but_a_larger_budget_of_the_same_run(tmp_path, c
     assert _extend_run(tmp_path / "ppo", 400, True, ["eval_every=200"], algo="ppo") == 0
     assert _extend_run(tmp_path / "ppo", 600, True, ["eval_every=200"], algo="ppo") != 0
     assert "ppo runs cannot be extended" in capsys.readouterr().err
+
+
+def test_a_branch_continues_its_source_with_the_changed_settings(tmp_path, capsys, straight_run):
+    source, same, changed = tmp_path / "source", tmp_path / "same", tmp_path / "changed"
+    assert _extend_run(source, 1800, extend=False) == 0
+    before = sorted((p.name, p.stat().st_mtime_ns) for p in source.iterdir())
+    # unchanged settings: the branch is the run started with the larger budget
+    assert _extend_run(same, 3000, extend=False, branch_from=source) == 0
+    assert _values(same) == _values(straight_run)
+    # another inner step size from 1800 steps on: the same rows up to the branch point
+    settings = [*EXTEND_SETTINGS, "inner_lr=0.01"]
+    assert _extend_run(changed, 3000, False, settings, branch_from=source) == 0
+    assert _values(changed)[:4] == _values(source)  # header + 600, 1200, 1800
+    assert _values(changed)[4:] != _values(same)[4:]
+    meta = json.loads((changed / "meta.json").read_text())
+    assert meta["status"] == "done"
+    assert meta["branched_from"] == {
+        "run": str(source),
+        "env_steps": 1800,
+        "changed": ["algorithm.inner_lr: 0.001 -> 0.01"],
+    }
+    assert "inner_lr: 0.01" in (changed / "config.yaml").read_text()
+    # the same command again: the branch is complete, nothing is redone
+    assert _extend_run(changed, 3000, False, settings, branch_from=source) == 0
+    assert "already complete" in capsys.readouterr().err
+    # refused before anything is written: another seed, a budget not past the checkpoint,
+    # a source without a run
+    assert _extend_run(tmp_path / "b1", 3000, False, branch_from=source, seed=1) != 0
+    assert _extend_run(tmp_path / "b2", 1800, False, branch_from=source) != 0
+    assert _extend_run(tmp_path / "b3", 3000, False, branch_from=tmp_path / "none") != 0
+    errors = capsys.readouterr().err
+    assert "its seed is 0, this run's 1" in errors
+    assert "must be larger" in errors and "no run there" in errors
+    assert not any((tmp_path / name).exists() for name in ("b1", "b2", "b3"))
+    assert sorted((p.name, p.stat().st_mtime_ns) for p in source.iterdir()) == before

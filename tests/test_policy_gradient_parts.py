@@ -15,7 +15,7 @@ from algorithms.common.advantages import (
 )
 from algorithms.common.maml import PolicyBatch, adapt, expand_params, mean_kl, surrogate
 from algorithms.common.policy import GaussianMLPPolicy
-from algorithms.common.trpo import flat, set_flat, trpo_step
+from algorithms.common.trpo import finite_difference_fvp, flat, set_flat, trpo_step
 
 
 def make_policy(obs_dim=3, act_dim=2, hidden=(8, 8), seed=0, dtype=torch.float32):
@@ -198,6 +198,60 @@ def test_trpo_with_subsampled_curvature_still_enforces_the_kl_bound():
     )
     after_surrogate, after_kl = (float(v.detach()) for v in objective(False))
     assert result.accepted and after_kl <= 0.01 and after_surrogate > before
+
+
+def test_finite_difference_fisher_product_takes_the_official_step():
+    """The official product: (g(theta + eps v) - g(theta - eps v)) / (2 eps), eps = 1/|theta|.
+    With g(theta) = theta^3 (f = sum theta^4 / 4) it is 3 theta^2 v + eps^2 v^3 exactly, which
+    pins the step; parameters come back unchanged."""
+    theta = torch.tensor([0.5, -1.0, 2.0, 0.25], dtype=torch.float64, requires_grad=True)
+    v = torch.tensor([1.0, 2.0, -1.0, 0.5], dtype=torch.float64)
+    before = theta.detach().clone()
+    fvp = finite_difference_fvp([theta], lambda: theta.pow(4).sum() / 4, damping=1e-3)
+    eps = 1 / before.norm()
+    expected = 3 * before**2 * v + eps**2 * v**3 + 1e-3 * v
+    torch.testing.assert_close(fvp(v), expected)
+    torch.testing.assert_close(theta.detach(), before)
+
+
+def test_finite_difference_fisher_product_approximates_the_exact_one_on_a_policy_kl():
+    policy = make_policy(seed=3, dtype=torch.float64)
+    params = policy.base_params()
+    old = {k: v.detach().clone() for k, v in params.items()}
+    batch = random_batch(policy, old, 1, n=300, seed=3, dtype=torch.float64)
+    batch = PolicyBatch(batch.obs[0], batch.act[0], batch.adv[0], batch.mask[0], batch.logp_old[0])
+    names = list(params)
+    tensors = [params[k] for k in names]
+    kl_grad = flat(
+        torch.autograd.grad(kl_flat(policy, old, params, batch), tensors, create_graph=True)
+    )
+    gen = torch.Generator().manual_seed(0)
+    v = torch.randn(kl_grad.numel(), dtype=torch.float64, generator=gen)
+    exact = flat(torch.autograd.grad(kl_grad @ v, tensors))
+    fvp = finite_difference_fvp(tensors, lambda: kl_flat(policy, old, params, batch), 0.0)
+    # the official step (1/|theta|, here about 0.2) is large: close to the exact product for a
+    # small v, not for a large one
+    small = fvp(1e-3 * v) / 1e-3
+    assert float((small - exact).norm() / exact.norm()) < 1e-3
+    large = fvp(v)
+    assert float((large - exact).norm() / exact.norm()) > 1e-3
+
+
+def test_trpo_with_finite_difference_products_respects_the_kl_bound():
+    policy = make_policy(seed=5)
+    params = policy.base_params()
+    old = {k: v.detach().clone() for k, v in params.items()}
+    batch = random_batch(policy, old, 1, n=300, seed=5, dtype=torch.float32)
+    batch = PolicyBatch(batch.obs[0], batch.act[0], batch.adv[0], batch.mask[0], batch.logp_old[0])
+
+    def objective(create_graph):
+        return surrogate_flat(policy, params, batch), kl_flat(policy, old, params, batch)
+
+    before = float(objective(False)[0].detach())
+    result = trpo_step(list(params.values()), objective, 0.01, fisher_product="finite_difference")
+    after_surrogate, after_kl = (float(v.detach()) for v in objective(False))
+    assert result.accepted and after_kl <= 0.01 and after_surrogate > before
+    assert after_kl > 0.001
 
 
 def surrogate_flat(policy, params, batch):

@@ -164,6 +164,41 @@ def test_finished_run_of_another_config_is_never_overwritten(tmp_path, capsys):
     assert snapshot(out) == before
 
 
+def test_a_run_recorded_before_a_setting_existed_resumes_as_its_default(tmp_path, capsys):
+    """Settings are only ever added with a default that keeps the earlier behaviour: a run
+    whose config.yaml and checkpoint lack one resumes (and is not 'another config')."""
+    out = tmp_path / "run"
+    args = [*RUN, "--steps", "2000", "--set", "eval_every=1000", "--out", str(out)]
+    assert main(args) == 0
+    rows = progress_rows(out)
+    config = yaml.safe_load((out / "config.yaml").read_text())
+    del config["run"]["eval_episodes"]  # as if the setting came after the run
+    (out / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+    checkpoint = torch.load(out / "checkpoint.pt", weights_only=False)
+    del checkpoint["config"]["run"]["eval_episodes"]
+    torch.save(checkpoint, out / "checkpoint.pt")
+    meta = json.loads((out / "meta.json").read_text())
+    (out / "meta.json").write_text(json.dumps({**meta, "status": "running"}))
+    assert main(args) == 0, capsys.readouterr().err
+    assert json.loads((out / "meta.json").read_text())["status"] == "done"
+    assert progress_rows(out) == rows
+    # a value other than the default is another config
+    assert main([*args, "--set", "eval_episodes=3"]) == 2
+    assert "eval_episodes: 5 -> 3" in capsys.readouterr().err
+
+
+def test_later_algorithm_settings_take_their_defaults_in_a_recorded_config():
+    from algorithms.mbmpo import MBMPO
+    from benchmark.run import with_later_settings
+
+    recorded = {"algo": "mbmpo", "run": {}, "algorithm": {"fisher_subsample": 1}}
+    completed = with_later_settings(recorded, MBMPO)
+    assert completed["algorithm"]["fisher_product"] == "exact"
+    assert completed["algorithm"]["fisher_subsample"] == 1  # recorded values win
+    assert completed["run"]["eval_episodes"] == 5
+    assert recorded == {"algo": "mbmpo", "run": {}, "algorithm": {"fisher_subsample": 1}}
+
+
 def test_foreign_directory_is_refused(tmp_path, capsys):
     out = tmp_path / "run"
     out.mkdir()

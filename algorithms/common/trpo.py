@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Literal
 
 import torch
 
@@ -59,6 +60,7 @@ def trpo_step(
     backtrack_ratio: float = 0.8,
     max_backtracks: int = 15,
     curvature_kl: Callable[[], torch.Tensor] | None = None,
+    fisher_product: Literal["exact", "finite_difference"] = "exact",
 ) -> TRPOResult:
     """Update ``params`` in place to increase the surrogate subject to mean KL <= max_kl.
 
@@ -68,22 +70,39 @@ def trpo_step(
     (zero with zero gradient at the current parameters) whose Hessian stands in for the
     objective's in the Fisher-vector products, e.g. the KL on a subsample of the data; the
     line search still checks the objective's own KL.
+
+    ``fisher_product``: 'exact' differentiates the KL's gradient again (Pearlmutter's
+    product); 'finite_difference' is the official MB-MPO code's product, a symmetric finite
+    difference of the KL's gradient, (g(theta + eps v) - g(theta - eps v)) / (2 eps) with
+    eps = 1 / |theta| (``FiniteDifferenceHvp`` in sandbox_maml/rocky/tf/optimizers/
+    conjugate_gradient_optimizer.py, whose base_eps receives num_slices = 1): the KL
+    (``curvature_kl`` if given, else the objective's) is evaluated afresh at each shifted theta.
     """
     params = list(params)
     surrogate, kl = objective(True)
-    grad = flat(torch.autograd.grad(surrogate, params, retain_graph=curvature_kl is None))
-    if curvature_kl is not None:
-        kl = curvature_kl()
-    kl_grad = flat(torch.autograd.grad(kl, params, create_graph=True))
+    surrogate_before = float(surrogate.detach())
+    if fisher_product == "finite_difference":
+        grad = flat(torch.autograd.grad(surrogate, params))
+        del surrogate, kl  # the graph is not needed again: products re-evaluate the KL
+        fvp = finite_difference_fvp(
+            params, curvature_kl or (lambda: objective(True)[1]), cg_damping
+        )
+    elif fisher_product == "exact":
+        grad = flat(torch.autograd.grad(surrogate, params, retain_graph=curvature_kl is None))
+        if curvature_kl is not None:
+            kl = curvature_kl()
+        kl_grad = flat(torch.autograd.grad(kl, params, create_graph=True))
 
-    def fvp(v: torch.Tensor) -> torch.Tensor:
-        hv = torch.autograd.grad(kl_grad @ v, params, retain_graph=True)
-        return flat(hv) + cg_damping * v
+        def fvp(v: torch.Tensor) -> torch.Tensor:
+            hv = torch.autograd.grad(kl_grad @ v, params, retain_graph=True)
+            return flat(hv) + cg_damping * v
+
+    else:
+        raise ValueError(f"unknown fisher_product {fisher_product!r}")
 
     direction = conjugate_gradient(fvp, grad, cg_iters)
     shs = direction @ fvp(direction)
     old = flat([p.detach() for p in params]).clone()
-    surrogate_before = float(surrogate.detach())
     if not torch.isfinite(shs) or shs <= 0:
         return TRPOResult(surrogate_before, surrogate_before, 0.0, 0, False)
     full_step = torch.sqrt(2 * max_kl / shs) * direction
@@ -94,3 +113,26 @@ def trpo_step(
             return TRPOResult(surrogate_before, new_surrogate, new_kl, i, True)
     set_flat(params, old)
     return TRPOResult(surrogate_before, surrogate_before, 0.0, max_backtracks, False)
+
+
+def finite_difference_fvp(
+    params: list[torch.Tensor], kl: Callable[[], torch.Tensor], damping: float
+) -> Callable[[torch.Tensor], torch.Tensor]:
+    """The official code's Fisher-vector product: a symmetric finite difference of the KL's
+    gradient with step eps = 1 / |theta| (theta fixed when the product is built), plus
+    ``damping`` v. ``params`` are restored after each product."""
+    theta = flat([p.detach() for p in params]).clone()
+    eps = float(1.0 / (theta.norm() + 1e-8))
+
+    def kl_grad_at(point: torch.Tensor) -> torch.Tensor:
+        set_flat(params, point)
+        return flat(torch.autograd.grad(kl(), params))
+
+    def fvp(v: torch.Tensor) -> torch.Tensor:
+        try:
+            plus, minus = kl_grad_at(theta + eps * v), kl_grad_at(theta - eps * v)
+        finally:
+            set_flat(params, theta)
+        return (plus - minus) / (2 * eps) + damping * v
+
+    return fvp
