@@ -222,6 +222,32 @@ def cmd_plasticity(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_frozen_models(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    import pandas as pd
+
+    from benchmark.analysis.frozen_models import optimise_in_frozen_models
+    from benchmark.rundir import atomic_write_text
+
+    shown = ("imagined_return_pre", "meta_kl", "meta_surrogate_gain", "paper_return")
+
+    def report(row: dict) -> None:
+        values = "  ".join(f"{k} {row[k]:.4g}" for k in shown if k in row)
+        print(f"meta step {row['meta_step']}: {values}", file=sys.stderr, flush=True)
+
+    rows = optimise_in_frozen_models(
+        args.run_dir,
+        args.meta_steps,
+        args.eval_every,
+        parse_assignments(args.set or []),
+        report,
+    )
+    atomic_write_text(Path(args.out), pd.DataFrame(rows).to_csv(index=False))
+    print(args.out)
+    return 0
+
+
 def cmd_claims(args: argparse.Namespace) -> int:
     from pathlib import Path
 
@@ -599,6 +625,26 @@ def build_parser() -> argparse.ArgumentParser:
     p_pla.add_argument("--grid", type=int, default=50, help="grid points per axis")
     p_pla.add_argument("--note")
     p_pla.set_defaults(func=cmd_plasticity)
+
+    p_frz = sub.add_parser(
+        "frozen-models",
+        help="more MB-MPO meta steps in a run's last models, no new data: is the policy's "
+        "optimisation or the models the limit?",
+    )
+    p_frz.add_argument("run_dir", help="an MB-MPO or ME-TRPO run directory with a checkpoint")
+    p_frz.add_argument("--meta-steps", type=int, default=60, help="meta steps to take (60)")
+    p_frz.add_argument(
+        "--eval-every", type=int, default=10, help="evaluate the policy every N steps (10)"
+    )
+    p_frz.add_argument(
+        "--set",
+        action="append",
+        metavar="KEY=VALUE",
+        help="another algorithm setting for these meta steps, "
+        "e.g. fisher_product=finite_difference",
+    )
+    p_frz.add_argument("--out", required=True, help="CSV of one row per meta step")
+    p_frz.set_defaults(func=cmd_frozen_models)
 
     p_tab = sub.add_parser("tables", help="final returns and samples-needed tables")
     p_tab.add_argument("results", help="results/runs folder or an aggregated runs.csv")

@@ -28,7 +28,7 @@ from benchmark.config import (
     unknown_key_error,
 )
 from benchmark.errors import ConfigError, DiskFullError, RunDirError
-from benchmark.logger import NullLogger
+from benchmark.logger import NullLogger, RunLogger
 from benchmark.progress import ProgressReporter
 from benchmark.rundir import (
     DirectoryLogger,
@@ -298,17 +298,26 @@ def resolve_recorded(config: dict[str, Any]) -> ResolvedRun:
     return resolve_run(config["algo"], config["task"], config["seed"], config["steps"], overrides)
 
 
-def load_run_algorithm(run_dir: str | Path) -> Algorithm:
+def load_run_algorithm(
+    run_dir: str | Path,
+    overrides: dict[str, Any] | None = None,
+    logger: RunLogger | None = None,
+) -> Algorithm:
     """Rebuild a run's algorithm from its config.yaml and load its checkpoint (for analysis
-    of a trained agent); its logger evaluates and records nothing."""
+    of a trained agent). ``overrides`` change algorithm settings (validated as ``--set``
+    values are); ``logger`` (default: one that evaluates and records nothing) is the one the
+    algorithm talks to."""
     run = RunDir(run_dir)
     config = run.read_config()
     checkpoint = run.load_checkpoint()
     if checkpoint is None:
         raise RunDirError(f"{run.path}: no checkpoint to analyse")
+    config = with_later_settings(config, get_algorithm(config["algo"]))
+    if overrides:
+        config = {**config, "algorithm": {**config["algorithm"], **overrides}}
     resolved = resolve_recorded(config)
     algorithm = resolved.algorithm_cls(
-        resolved.task, resolved.algorithm_config, config["seed"], NullLogger()
+        resolved.task, resolved.algorithm_config, config["seed"], logger or NullLogger()
     )
     algorithm.load_state_dict(checkpoint["algorithm"])
     return algorithm

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 # The CPU and one thread for every test process: tests/__init__.py.
@@ -19,3 +21,14 @@ def scratch_registry(monkeypatch: pytest.MonkeyPatch):
     monkeypatch.setattr(algorithms, "_REGISTRY", dict(algorithms._REGISTRY))
     monkeypatch.setattr(algorithms, "_BROKEN_PLUGINS", dict(algorithms._BROKEN_PLUGINS))
     return algorithms
+
+
+@pytest.fixture(scope="session")
+def quick_mbmpo_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A quick MB-MPO run on point2d of 3000 steps (5 iterations of 600), started with that
+    budget; shared by the extension, branch and frozen-model tests. Read it, never write it."""
+    from tests.test_kill_resume import _extend_run
+
+    out = tmp_path_factory.mktemp("quick_mbmpo") / "run"
+    assert _extend_run(out, 3000, extend=False) == 0
+    return out

@@ -180,21 +180,12 @@ def _values(out: Path) -> list[list[str]]:
     return [[row[i] for i in keep] for row in table]
 
 
-@pytest.fixture(scope="module")
-def straight_run(tmp_path_factory) -> Path:
-    """The quick MB-MPO run of 3000 steps, started with that budget (shared by the extension
-    and branch tests)."""
-    out = tmp_path_factory.mktemp("straight") / "run"
-    assert _extend_run(out, 3000, extend=False) == 0
-    return out
-
-
-def test_an_extended_run_equals_a_run_started_with_the_larger_budget(tmp_path, straight_run):
+def test_an_extended_run_equals_a_run_started_with_the_larger_budget(tmp_path, quick_mbmpo_run):
     assert _extend_run(tmp_path / "extended", 1800, extend=False) == 0
     assert json.loads((tmp_path / "extended" / "meta.json").read_text())["status"] == "done"
     assert _extend_run(tmp_path / "extended", 3000, extend=True) == 0
-    assert _values(tmp_path / "extended") == _values(straight_run)
-    assert len(_values(straight_run)) == 1 + 5  # evaluated at 600, ..., 3000
+    assert _values(tmp_path / "extended") == _values(quick_mbmpo_run)
+    assert len(_values(quick_mbmpo_run)) == 1 + 5  # evaluated at 600, ..., 3000
     meta = json.loads((tmp_path / "extended" / "meta.json").read_text())
     assert meta["status"] == "done"
     assert meta["extensions"] == [{"from_steps": 1800, "to_steps": 3000}]
@@ -219,13 +210,13 @@ def test_extend_refuses_anything_but_a_larger_budget_of_the_same_run(tmp_path, c
     assert "ppo runs cannot be extended" in capsys.readouterr().err
 
 
-def test_a_branch_continues_its_source_with_the_changed_settings(tmp_path, capsys, straight_run):
+def test_a_branch_continues_its_source_with_the_changed_settings(tmp_path, capsys, quick_mbmpo_run):
     source, same, changed = tmp_path / "source", tmp_path / "same", tmp_path / "changed"
     assert _extend_run(source, 1800, extend=False) == 0
     before = sorted((p.name, p.stat().st_mtime_ns) for p in source.iterdir())
     # unchanged settings: the branch is the run started with the larger budget
     assert _extend_run(same, 3000, extend=False, branch_from=source) == 0
-    assert _values(same) == _values(straight_run)
+    assert _values(same) == _values(quick_mbmpo_run)
     # another inner step size from 1800 steps on: the same rows up to the branch point
     settings = [*EXTEND_SETTINGS, "inner_lr=0.01"]
     assert _extend_run(changed, 3000, False, settings, branch_from=source) == 0
