@@ -239,6 +239,19 @@ def check_run_dir(
     return "new"
 
 
+def _rows_covered(run_dir: RunDir, checkpoint: dict[str, Any]) -> list[dict[str, Any]]:
+    """The progress rows a checkpoint covers (those logged after it are dropped: a resumed
+    run logs them again)."""
+    n_rows = checkpoint["progress_rows"]
+    try:
+        rows = read_progress(run_dir.progress_path)[:n_rows] if n_rows else []
+    except (OSError, RunDirError) as error:
+        raise run_dir.damaged(run_dir.progress_path, f"unreadable ({error})") from None
+    if len(rows) != n_rows:
+        raise run_dir.damaged(run_dir.progress_path, "fewer rows than its checkpoint covers")
+    return rows
+
+
 def branch_point(
     source: RunDir, config: dict[str, Any], algorithm_cls: type[Algorithm]
 ) -> tuple[dict[str, Any], list[dict[str, Any]], dict[str, Any]]:
@@ -269,13 +282,7 @@ def branch_point(
             f"{where}: its checkpoint is at {checkpoint['env_steps']} steps; "
             f"--steps ({config['steps']}) must be larger"
         )
-    n_rows = checkpoint["progress_rows"]
-    try:
-        rows = read_progress(source.progress_path)[:n_rows] if n_rows else []
-    except (OSError, RunDirError) as error:
-        raise source.damaged(source.progress_path, f"unreadable ({error})") from None
-    if len(rows) != n_rows:
-        raise source.damaged(source.progress_path, "fewer rows than its checkpoint covers")
+    rows = _rows_covered(source, checkpoint)
     changed = _config_diff(
         {**recorded, "steps": config["steps"], "preset": config["preset"]}, config
     )
@@ -386,13 +393,7 @@ def execute(
     if branch is not None:
         rows = branch_rows
     elif checkpoint is not None:
-        n_rows = checkpoint["progress_rows"]
-        try:
-            rows = read_progress(run_dir.progress_path)[:n_rows] if n_rows else []
-        except (OSError, RunDirError) as error:
-            raise run_dir.damaged(run_dir.progress_path, f"unreadable ({error})") from None
-        if len(rows) != n_rows:
-            raise run_dir.damaged(run_dir.progress_path, "fewer rows than its checkpoint covers")
+        rows = _rows_covered(run_dir, checkpoint)
     old_meta = run_dir.read_meta() if action == "resume" else None
 
     seed_everything(config["seed"])

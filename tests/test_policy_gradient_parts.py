@@ -155,8 +155,9 @@ def test_meta_gradient_matches_finite_differences_through_the_inner_step():
     assert float((first_order - numeric).norm() / numeric.norm()) > 1e-2  # the test can tell
 
 
+@pytest.mark.parametrize("fisher_product", ["exact", "finite_difference"])
 @pytest.mark.parametrize("seed", range(5))
-def test_trpo_step_respects_the_kl_bound_and_improves_the_surrogate(seed):
+def test_trpo_step_respects_the_kl_bound_and_improves_the_surrogate(seed, fisher_product):
     policy = make_policy(seed=seed)
     params = policy.base_params()
     old = {k: v.detach().clone() for k, v in params.items()}
@@ -168,7 +169,7 @@ def test_trpo_step_respects_the_kl_bound_and_improves_the_surrogate(seed):
 
     max_kl = 0.01
     before = float(objective(False)[0].detach())
-    result = trpo_step(list(params.values()), objective, max_kl)
+    result = trpo_step(list(params.values()), objective, max_kl, fisher_product=fisher_product)
     after_surrogate, after_kl = (float(v.detach()) for v in objective(False))
     assert result.accepted
     assert after_kl <= max_kl * 1.5 and after_kl <= max_kl + 1e-7
@@ -235,23 +236,6 @@ def test_finite_difference_fisher_product_approximates_the_exact_one_on_a_policy
     assert float((small - exact).norm() / exact.norm()) < 1e-3
     large = fvp(v)
     assert float((large - exact).norm() / exact.norm()) > 1e-3
-
-
-def test_trpo_with_finite_difference_products_respects_the_kl_bound():
-    policy = make_policy(seed=5)
-    params = policy.base_params()
-    old = {k: v.detach().clone() for k, v in params.items()}
-    batch = random_batch(policy, old, 1, n=300, seed=5, dtype=torch.float32)
-    batch = PolicyBatch(batch.obs[0], batch.act[0], batch.adv[0], batch.mask[0], batch.logp_old[0])
-
-    def objective(create_graph):
-        return surrogate_flat(policy, params, batch), kl_flat(policy, old, params, batch)
-
-    before = float(objective(False)[0].detach())
-    result = trpo_step(list(params.values()), objective, 0.01, fisher_product="finite_difference")
-    after_surrogate, after_kl = (float(v.detach()) for v in objective(False))
-    assert result.accepted and after_kl <= 0.01 and after_surrogate > before
-    assert after_kl > 0.001
 
 
 def surrogate_flat(policy, params, batch):
