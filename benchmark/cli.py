@@ -231,19 +231,21 @@ def cmd_frozen_models(args: argparse.Namespace) -> int:
     from benchmark.rundir import atomic_write_text
 
     shown = ("imagined_return_pre", "meta_kl", "meta_surrogate_gain", "paper_return")
+    rows: list[dict] = []
 
     def report(row: dict) -> None:
         values = "  ".join(f"{k} {row[k]:.4g}" for k in shown if k in row)
         print(f"meta step {row['meta_step']}: {values}", file=sys.stderr, flush=True)
+        rows.append(row)  # the CSV so far: an interrupted call keeps its finished steps
+        atomic_write_text(Path(args.out), pd.DataFrame(rows).to_csv(index=False))
 
-    rows = optimise_in_frozen_models(
+    optimise_in_frozen_models(
         args.run_dir,
         args.meta_steps,
         args.eval_every,
         parse_assignments(args.set or []),
         report,
     )
-    atomic_write_text(Path(args.out), pd.DataFrame(rows).to_csv(index=False))
     print(args.out)
     return 0
 
