@@ -181,6 +181,32 @@ def test_early_stopping_rules_stop_at_the_hand_computed_epoch(rule, losses, stop
     assert first == stops_after_epoch
 
 
+@pytest.mark.parametrize("batches", ["fixed", "reshuffled"])
+def test_fixed_minibatches_keep_their_members_for_the_whole_fit(cheetah, monkeypatch, batches):
+    """'fixed' (the official batching): the same minibatches in every epoch, only their order
+    changes; 'reshuffled': new ones every epoch."""
+    task, (obs, act, next_obs) = cheetah
+    members: list[frozenset] = []
+    step = LockstepTrainer.step
+
+    def recording(self, active, x, y):
+        members.append(frozenset(x[0, :, 0].tolist()))  # model 0's rows, by a float feature
+        return step(self, active, x, y)
+
+    monkeypatch.setattr(LockstepTrainer, "step", recording)
+    ensemble = make_ensemble(
+        task, num_models=2, hidden_sizes=(16,), max_epochs=4, batch_size=300, batches=batches
+    )
+    ensemble.fit(obs[:1000], act[:1000], next_obs[:1000])  # 800 training rows: 3 batches
+    epochs = [set(members[i : i + 3]) for i in range(0, 12, 3)]
+    assert len(members) == 12 and all(len(batch) in (300, 200) for batch in members)
+    if batches == "fixed":
+        assert all(epoch == epochs[0] for epoch in epochs)
+        assert len({tuple(members[i : i + 3]) for i in range(0, 12, 3)}) > 1  # order varies
+    else:
+        assert all(epoch.isdisjoint(epochs[0]) for epoch in epochs[1:])
+
+
 def test_same_seed_gives_identical_weights(cheetah):
     task, (obs, act, next_obs) = cheetah
     weights = []

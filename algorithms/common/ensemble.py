@@ -56,6 +56,12 @@ class EnsembleConfig(AlgorithmConfig):
     """Epochs without improvement before a model stops (the 'patience' rule)."""
     min_improvement: float = param(0.01, ge=0, lt=1)
     """Relative decrease of the best validation loss that counts as an improvement."""
+    batches: Literal["reshuffled", "fixed"] = "reshuffled"
+    """'reshuffled': every epoch deals each model's training split into new minibatches;
+    'fixed': the official code's batching, each model's split (a random permutation drawn once
+    per fit) cut into fixed minibatches whose order alone is shuffled every epoch, the same
+    order for every model (``dataset.batch(500).shuffle(...)``, sandbox/ours/dynamics/
+    dynamics_ensemble.py)."""
     prediction_clip: float = param(1000.0, gt=0)
     """Predicted next observations are clipped to +-this value."""
 
@@ -520,20 +526,31 @@ class DynamicsEnsemble(nn.Module):
         train_loss = [math.nan] * self.num_models
         valid_loss = [math.nan] * self.num_models
         n_train = n - n_valid
+        n_batches = math.ceil(n_train / cfg.batch_size)
         for _ in range(cfg.max_epochs):
             if not active:
                 break
-            # One permutation per active model, drawn in model order (the generator's stream
-            # is the one a loop over models draws).
-            orders = torch.stack(
-                [
-                    train_idx[k][torch.randperm(n_train, generator=self.generator).to(self.device)]
-                    for k in active
-                ]
-            )
+            if cfg.batches == "fixed":
+                # the same minibatches every epoch (each model's split is already a random
+                # permutation), in an order drawn anew, shared by the models
+                split = torch.stack([train_idx[k] for k in active])
+                order = torch.randperm(n_batches, generator=self.generator).tolist()
+                starts = [b * cfg.batch_size for b in order]
+            else:
+                # One permutation per active model, drawn in model order (the generator's
+                # stream is the one a loop over models draws).
+                split = torch.stack(
+                    [
+                        train_idx[k][
+                            torch.randperm(n_train, generator=self.generator).to(self.device)
+                        ]
+                        for k in active
+                    ]
+                )
+                starts = list(range(0, n_train, cfg.batch_size))
             losses = []
-            for start in range(0, n_train, cfg.batch_size):
-                batch = orders[:, start : start + cfg.batch_size]
+            for start in starts:
+                batch = split[:, start : start + cfg.batch_size]
                 losses.append(trainer.step(active, inputs[batch], target[batch]))
             per_model = torch.stack(losses, dim=1)  # [active, batches]
             for i, k in enumerate(active):

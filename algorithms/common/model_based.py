@@ -79,6 +79,9 @@ class ModelBasedConfig(RealDataConfig):
     """Epochs without improvement before a model stops (model_early_stopping='patience')."""
     model_min_improvement: float = param(0.01, ge=0, lt=1)
     """Relative decrease of the best held-out loss that counts as an improvement ('patience')."""
+    model_batches: Literal["reshuffled", "fixed"] = "reshuffled"
+    """Model minibatches: 'reshuffled' anew every epoch, or 'fixed' for the whole fit with
+    only their order shuffled (the official code's batching)."""
     imagined_reward: Literal["auto", "official", "env"] = "auto"
     """The reward imagined (model) steps are scored with. 'official': the official code's
     model-side ``reward(obs, act, obs_next)`` (the paper's -rllab tasks only): the control cost
@@ -106,6 +109,7 @@ class ModelBasedConfig(RealDataConfig):
             early_stopping=self.model_early_stopping,
             patience=self.model_patience,
             min_improvement=self.model_min_improvement,
+            batches=self.model_batches,
         )
 
 
