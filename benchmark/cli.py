@@ -227,7 +227,7 @@ def cmd_frozen_models(args: argparse.Namespace) -> int:
 
     import pandas as pd
 
-    from benchmark.analysis.frozen_models import optimise_in_frozen_models
+    from benchmark.frozen_models import optimise_in_frozen_models
     from benchmark.rundir import atomic_write_text
 
     shown = ("imagined_return_pre", "meta_kl", "meta_surrogate_gain", "paper_return")

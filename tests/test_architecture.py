@@ -4,7 +4,7 @@ evaluation-due rule.
 Layers: the ground floor (settings, errors, the run-logger protocol, run-directory layout and
 format, tasks) depends on nothing else of the suite; algorithms depend on the ground floor
 only; analysis reads run directories (and the registry's facts), never the harness (run, cli,
-perf), which sits on top.
+perf, cost, frozen_models), which sits on top.
 """
 
 from __future__ import annotations
@@ -25,7 +25,13 @@ from benchmark.logger import NullLogger, RunLogger
 
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGES = ("algorithms", "benchmark")
-HARNESS = ("benchmark.run", "benchmark.cli", "benchmark.perf", "benchmark.cost")
+HARNESS = (
+    "benchmark.run",
+    "benchmark.cli",
+    "benchmark.perf",
+    "benchmark.cost",
+    "benchmark.frozen_models",
+)
 GROUND_FLOOR = (
     "benchmark.config",
     "benchmark.errors",

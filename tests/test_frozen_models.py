@@ -6,9 +6,9 @@ import csv
 
 import pytest
 
-from benchmark.analysis.frozen_models import optimise_in_frozen_models
 from benchmark.cli import main
 from benchmark.errors import ConfigError
+from benchmark.frozen_models import optimise_in_frozen_models
 
 
 def test_frozen_model_steps_start_from_the_runs_last_evaluation_and_improve(quick_mbmpo_run):

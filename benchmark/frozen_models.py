@@ -23,6 +23,7 @@ from typing import Any
 
 from benchmark.errors import ConfigError
 from benchmark.logger import NullLogger, Policy
+from benchmark.run import load_run_algorithm, resolve_recorded
 from benchmark.rundir import Evaluator, RunDir
 
 
@@ -49,13 +50,12 @@ def optimise_in_frozen_models(
     the pre-update policy's real evaluation (``paper_return``, the deterministic
     ``return_mean``) at step 0 and every ``eval_every`` steps. ``overrides`` change algorithm
     settings of the meta steps; ``report`` sees each row as it is made."""
-    from benchmark.run import load_run_algorithm
-
     if meta_steps < 1 or eval_every < 1:
         raise ConfigError("meta_steps and eval_every must be positive")
     run = RunDir(run_dir)
     config = run.read_config()
-    evaluator = Evaluator(_task_of(config), config["seed"], int(config["run"]["eval_episodes"]))
+    task = resolve_recorded(config).task
+    evaluator = Evaluator(task, config["seed"], int(config["run"]["eval_episodes"]))
     try:
         algorithm = load_run_algorithm(run_dir, overrides, _EvaluatingLogger(evaluator))
         if not hasattr(algorithm, "meta_step"):
@@ -77,9 +77,3 @@ def optimise_in_frozen_models(
     finally:
         evaluator.close()
     return rows
-
-
-def _task_of(config: dict[str, Any]) -> Any:
-    from benchmark.run import resolve_recorded
-
-    return resolve_recorded(config).task
