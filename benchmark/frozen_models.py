@@ -23,18 +23,18 @@ from typing import Any
 
 from benchmark.errors import ConfigError
 from benchmark.logger import NullLogger, Policy
-from benchmark.run import load_run_algorithm, resolve_recorded
+from benchmark.run import load_run_algorithm
 from benchmark.rundir import Evaluator, RunDir
 
 
 class _EvaluatingLogger(NullLogger):
-    """Evaluates with the run's protocol; records nothing."""
+    """Evaluates with the run's protocol (an ``Evaluator`` given once the algorithm, and so
+    its task, is built); records nothing."""
 
-    def __init__(self, evaluator: Evaluator) -> None:
-        super().__init__()
-        self.evaluator = evaluator
+    evaluator: Evaluator | None = None
 
     def evaluate(self, act: Policy) -> tuple[float, float]:
+        assert self.evaluator is not None
         return self.evaluator(act)
 
 
@@ -52,14 +52,15 @@ def optimise_in_frozen_models(
     settings of the meta steps; ``report`` sees each row as it is made."""
     if meta_steps < 1 or eval_every < 1:
         raise ConfigError("meta_steps and eval_every must be positive")
-    run = RunDir(run_dir)
-    config = run.read_config()
-    task = resolve_recorded(config).task
-    evaluator = Evaluator(task, config["seed"], int(config["run"]["eval_episodes"]))
+    config = RunDir(run_dir).read_config()
+    logger = _EvaluatingLogger()
+    algorithm = load_run_algorithm(run_dir, overrides, logger)
+    if not hasattr(algorithm, "meta_step"):
+        raise ConfigError(f"{config['algo']} takes no meta steps (MB-MPO and ME-TRPO do)")
+    # the run's own task object and evaluation episodes, as the harness evaluates the run
+    evaluator = Evaluator(algorithm.task, algorithm.seed, int(config["run"]["eval_episodes"]))
+    logger.evaluator = evaluator
     try:
-        algorithm = load_run_algorithm(run_dir, overrides, _EvaluatingLogger(evaluator))
-        if not hasattr(algorithm, "meta_step"):
-            raise ConfigError(f"{config['algo']} takes no meta steps (MB-MPO and ME-TRPO do)")
         frozen = algorithm.watched_models()
         rows = []
         for step in range(meta_steps + 1):
