@@ -102,6 +102,9 @@ class MBMPOConfig(ModelBasedConfig):
     """Hidden layers of the Gaussian MLP policy (tanh)."""
     policy_init_std: float = param(1.0, gt=0)
     """Initial standard deviation of the policy."""
+    policy_min_std: float = param(1e-6, gt=0)
+    """Floor on the policy's standard deviation, applied where it is used (the official policy
+    class's ``min_std``, 1e-6, which never binds); raise it to keep the policy exploring."""
     imagined_termination: Literal["restart", "mask"] = "restart"
     """What an imagined trajectory does when the task says it ended: 'restart' from a fresh
     start state, so every meta-task's batch holds imagined_trajectories x horizon samples (the
@@ -120,6 +123,11 @@ class MBMPOConfig(ModelBasedConfig):
             raise ConfigError(
                 f"num_tasks ({self.num_tasks}) must be a multiple of num_models "
                 f"({self.num_models}) so every model gets the same number of tasks"
+            )
+        if self.policy_min_std > self.policy_init_std:
+            raise ConfigError(
+                f"policy_min_std ({self.policy_min_std}) must not exceed policy_init_std "
+                f"({self.policy_init_std})"
             )
 
 
@@ -169,6 +177,7 @@ class MBMPO(ModelBasedAlgorithm):
             cfg.policy_init_std,
             input_dims=task.model_input_dims,
             generator=self.generator,
+            min_std=cfg.policy_min_std,
         ).to(self.device)
         self.adapted: Params | None = None  # the adapted policies that collect real data
         self.start_states = self._reset_states(4096)
@@ -248,7 +257,7 @@ class MBMPO(ModelBasedAlgorithm):
             return act.cpu().numpy().astype(np.float64)
 
         mean, std = self.logger.evaluate(act_mean)
-        policy_std = float(self.policy.params["log_std"].detach().exp().mean())
+        policy_std = float(self.policy.std().mean())
         stats = {"policy_std": policy_std}
         if self.paper_return_is_pre_update_policy:
             stats["paper_return"], _ = self.logger.evaluate(act_sample)

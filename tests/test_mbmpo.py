@@ -110,6 +110,11 @@ def test_tasks_must_split_evenly_over_models(capsys):
     assert "multiple of num_models" in capsys.readouterr().err
 
 
+def test_policy_std_floor_must_not_exceed_the_initial_std(capsys):
+    assert run("/nonexistent/never", "mbmpo", "point2d", 100, ["policy_min_std=2.0"]) == 2
+    assert "policy_min_std (2.0) must not exceed policy_init_std" in capsys.readouterr().err
+
+
 @pytest.mark.parametrize("algo", ["metrpo", "mbmpc"])
 def test_model_quality_is_logged_by_every_model_based_algorithm(tmp_path, algo):
     """model_next_loss (the last fit's loss on the next real data) and imagined_off_range (share

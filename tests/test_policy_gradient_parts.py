@@ -67,6 +67,35 @@ def test_sampled_log_probs_are_the_policy_log_probs():
     torch.testing.assert_close(logp, policy.log_prob(obs, act, params).detach())
 
 
+def test_min_std_floors_the_standard_deviation_where_it_is_used():
+    """The official policy's min_std: std = max(exp(log_std), min_std) in sampling, log-probs
+    and KL; below the floor the log-std parameter gets no gradient, above it the floor changes
+    nothing."""
+    torch.manual_seed(0)
+    policy = GaussianMLPPolicy(3, 2, (8, 8), init_std=1.0, min_std=0.3)
+    obs, act = torch.randn(400, 3), torch.randn(400, 2)
+    params = policy.base_params()
+    unfloored = GaussianMLPPolicy(3, 2, (8, 8), init_std=1.0)
+    unfloored.load_state_dict(policy.state_dict())
+    with torch.no_grad():  # one dimension below the floor, one above
+        params["log_std"].copy_(torch.log(torch.tensor([0.1, 0.5])))
+        unfloored.params["log_std"].copy_(torch.log(torch.tensor([0.3, 0.5])))
+    torch.testing.assert_close(policy.std(), torch.tensor([0.3, 0.5]))
+    torch.testing.assert_close(
+        policy.log_prob(obs, act, params), unfloored.log_prob(obs, act, unfloored.base_params())
+    )
+    drawn, _ = policy.sample(obs, params, noise=torch.ones(400, 2))
+    torch.testing.assert_close(
+        drawn - policy.mean(obs, params).detach(), torch.tensor([0.3, 0.5]).expand(400, 2)
+    )
+    params["log_std"].grad = None
+    policy.log_prob(obs, act, params).sum().backward()
+    grad = params["log_std"].grad
+    assert grad[0] == 0 and grad[1] != 0
+    with pytest.raises(ValueError, match="min_std"):
+        GaussianMLPPolicy(3, 2, init_std=0.2, min_std=0.3)
+
+
 def test_discounted_returns_and_gae_with_termination():
     rewards = torch.tensor([[[1.0, 2.0, 3.0, 0.0]]])
     mask = torch.tensor([[[1.0, 1.0, 1.0, 0.0]]])  # terminated after the third step

@@ -24,6 +24,9 @@ class GaussianMLPPolicy(nn.Module):
 
     ``input_dims`` selects the observation dimensions the policy sees (absolute positions are
     left out). Weights: Xavier uniform, zero biases, log-std initialised to log(init_std).
+    ``min_std`` floors the standard deviation where it is used, ``max(log_std, log(min_std))``,
+    as the official policy class does (its default 1e-6 never binds in practice); below the
+    floor the log-std parameter gets no gradient.
     """
 
     def __init__(
@@ -34,9 +37,13 @@ class GaussianMLPPolicy(nn.Module):
         init_std: float = 1.0,
         input_dims: list[int] | None = None,
         generator: torch.Generator | None = None,
+        min_std: float = 1e-6,
     ) -> None:
         super().__init__()
+        if not 0 < min_std <= init_std:
+            raise ValueError(f"min_std must be in (0, init_std={init_std}], got {min_std}")
         self.obs_dim, self.act_dim = obs_dim, act_dim
+        self.min_log_std = math.log(min_std)
         self.register_buffer(
             "input_dims",
             torch.as_tensor(input_dims if input_dims is not None else range(obs_dim)),
@@ -63,10 +70,15 @@ class GaussianMLPPolicy(nn.Module):
         weights, biases = [params[f"w{i}"] for i in layers], [params[f"b{i}"] for i in layers]
         return mlp_forward(h, weights, biases, torch.tanh)
 
-    @staticmethod
-    def _log_std(params: Params, like: torch.Tensor) -> torch.Tensor:
-        log_std = params["log_std"]
+    def _log_std(self, params: Params, like: torch.Tensor) -> torch.Tensor:
+        log_std = params["log_std"].clamp_min(self.min_log_std)
         return log_std.unsqueeze(-2) if log_std.dim() > 1 else log_std
+
+    @torch.no_grad()
+    def std(self, params: Params | None = None) -> torch.Tensor:
+        """The standard deviations in use (the floor applied), per action dimension."""
+        params = self.base_params() if params is None else params
+        return params["log_std"].clamp_min(self.min_log_std).exp()
 
     def log_prob(self, obs: torch.Tensor, act: torch.Tensor, params: Params) -> torch.Tensor:
         """log pi(act | obs), summed over action dimensions."""
