@@ -183,7 +183,7 @@ class RllabTRPO(SeededAlgorithm):
             "kl": result.kl,
             "surrogate_gain": result.surrogate_after - result.surrogate_before,
             "step_accepted": float(result.accepted),
-            "policy_std": float(self.policy.params["log_std"].detach().exp().mean()),
+            "policy_std": float(self.policy.std().mean()),
         }
 
     def train(self, total_steps: int) -> None:
