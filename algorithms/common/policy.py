@@ -70,15 +70,18 @@ class GaussianMLPPolicy(nn.Module):
         weights, biases = [params[f"w{i}"] for i in layers], [params[f"b{i}"] for i in layers]
         return mlp_forward(h, weights, biases, torch.tanh)
 
+    def _floored_log_std(self, params: Params) -> torch.Tensor:
+        """The log-std in use: the parameter, floored at log(min_std)."""
+        return params["log_std"].clamp_min(self.min_log_std)
+
     def _log_std(self, params: Params, like: torch.Tensor) -> torch.Tensor:
-        log_std = params["log_std"].clamp_min(self.min_log_std)
+        log_std = self._floored_log_std(params)
         return log_std.unsqueeze(-2) if log_std.dim() > 1 else log_std
 
     @torch.no_grad()
     def std(self, params: Params | None = None) -> torch.Tensor:
         """The standard deviations in use (the floor applied), per action dimension."""
-        params = self.base_params() if params is None else params
-        return params["log_std"].clamp_min(self.min_log_std).exp()
+        return self._floored_log_std(self.base_params() if params is None else params).exp()
 
     def log_prob(self, obs: torch.Tensor, act: torch.Tensor, params: Params) -> torch.Tensor:
         """log pi(act | obs), summed over action dimensions."""
