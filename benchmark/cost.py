@@ -22,7 +22,8 @@ Rates (seconds per unit) are measured on a machine by ``mbbench perf --calibrate
 by its units. The project machine's rates ship in ``benchmark/reference/cost_rates.json``.
 
 The official early-stopping rule rarely stops before the epoch cap (docs/performance.md), so
-its fits are projected at ``model_max_epochs``: an upper bound. The patience rule is projected
+its fits are projected at their epoch cap (``model_max_epochs``, or fewer where
+``model_max_updates`` lowers it): an upper bound. The patience rule is projected
 at the mean epochs its fits ran in calibration. Algorithms without a schedule model here (the
 SB3 baselines, GrBAL, ReBAL, random) are projected from ``seconds_per_1000_steps``.
 """
@@ -90,6 +91,8 @@ class Iteration:
     meta: dict[str, float] = field(default_factory=dict)
     eval: dict[str, float] = field(default_factory=dict)
     buffer: int = 0
+    fit_epochs: float = 0.0
+    """Epochs the model charges this iteration's fit (:func:`planned_epochs`)."""
     imagined_held: int = 0
     """Imagined samples of one meta step, held at once (with their graph) for its update."""
 
@@ -126,12 +129,17 @@ def has_schedule(algo: str) -> bool:
     return issubclass(get_algorithm(algo), (MBMPO, MBMPC))
 
 
-def planned_epochs(config: Any, patience_epochs: float) -> float:
-    """Epochs the model charges a fit: the cap for the official rule (which rarely stops
-    sooner), the calibrated mean for the patience rule (at most the cap)."""
+def planned_epochs(config: Any, patience_epochs: float, n_train: int) -> float:
+    """Epochs the model charges a fit on ``n_train`` training rows per model: the cap for the
+    official rule (which rarely stops sooner), the calibrated mean for the patience rule (at
+    most the cap); the cap is the lower of ``model_max_epochs`` and what ``model_max_updates``
+    allows at this size (``fit_epoch_cap``, the fit's own rule)."""
+    from algorithms.common.ensemble import fit_epoch_cap
+
+    cap = fit_epoch_cap(config.ensemble_config(), n_train)
     if config.model_early_stopping == "patience":
-        return min(config.model_max_epochs, patience_epochs)
-    return config.model_max_epochs
+        return min(cap, patience_epochs)
+    return cap
 
 
 def job_work(
@@ -155,7 +163,6 @@ def job_work(
     else:
         per_iteration = config.steps_per_iteration
         plan_per_step = config.num_candidates * config.planning_horizon * model
-    epochs = planned_epochs(config, patience_epochs)
     # MB-MPO evaluates the mean action and the stochastic policy.
     eval_steps = run.eval_episodes * horizon * (2 if policy_search else 1)
     every = run.eval_every
@@ -172,7 +179,8 @@ def job_work(
             it.collect["plan_gflop"] = n * plan_per_step
         valid = max(1, round(it.buffer * config.model_valid_fraction))
         passes = 3 * (it.buffer - valid) + valid
-        it.fit = {"fit_gflop": epochs * config.num_models * model * passes}
+        it.fit_epochs = planned_epochs(config, patience_epochs, it.buffer - valid)
+        it.fit = {"fit_gflop": it.fit_epochs * config.num_models * model * passes}
         if policy_search:
             rollouts = 2 if config.inner_lr > 0 else 1
             per_meta_step = rollouts * config.num_tasks * config.imagined_trajectories
@@ -505,12 +513,11 @@ def check_run(run_dir: str | Path, rates: Rates) -> RunCheck:
             f"iteration (at {steps_at[:4]}...): evaluate every iteration to check it"
         )
     schedule = schedule[: len(rows)]
-    planned = planned_epochs(cfg, rates.patience_epochs)
     measured = dict.fromkeys([*PHASE_COLUMNS, "overhead", "total"], 0.0)
     projected = dict(measured)
     for it, row in zip(schedule, rows, strict=True):
-        epochs = float(row.get("model_epochs") or planned)
-        fit_units = {u: a * epochs / planned for u, a in it.fit.items()}
+        epochs = float(row.get("model_epochs") or it.fit_epochs)
+        fit_units = {u: a * epochs / it.fit_epochs for u, a in it.fit.items()}
         for column, units in it.columns().items():
             if column == "time_fit_s":
                 units = fit_units

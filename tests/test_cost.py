@@ -100,6 +100,16 @@ def test_patience_fits_are_projected_at_the_measured_epochs():
     assert patience[0].fit["fit_gflop"] == pytest.approx(official * 30 / 500)
 
 
+def test_update_capped_fits_are_projected_at_the_epochs_the_cap_allows():
+    """model_max_updates lowers the charged epochs where the buffer is large: 1000 random
+    steps keep 800 training rows (2 minibatches of 500), so 7 updates are 4 epochs."""
+    base = {"initial_random_steps": 1000, "model_max_epochs": 500, "run.horizon": 10}
+    official = schedule("mbmpo", 1000, base)[0]
+    capped = schedule("mbmpo", 1000, {**base, "model_max_updates": 7})[0]
+    assert (official.fit_epochs, capped.fit_epochs) == (500, 4)
+    assert capped.fit["fit_gflop"] == pytest.approx(official.fit["fit_gflop"] * 4 / 500)
+
+
 def test_makespan_by_hand():
     # Longest first onto the least loaded core: 5 | 4, 4+3 | then 5+3, then 4+3+3 = 10 (the
     # best schedule is 9: 5+4 | 3+3+3; LPT is within 4/3 of it).

@@ -14,6 +14,7 @@ from algorithms.common.ensemble import (
     EnsembleConfig,
     FrozenEnsemble,
     LockstepTrainer,
+    fit_epoch_cap,
 )
 from algorithms.common.rollout import imagine
 from benchmark.tasks import make_task
@@ -161,6 +162,44 @@ def test_early_stopping_ends_an_overfitting_fit_before_the_cap(cheetah, rule, ca
     )
     info = ensemble.fit(obs[:300], act[:300], next_obs[:300])
     assert all(fewest <= e <= most for e in info["epochs"]), info["epochs"]
+
+
+@pytest.mark.parametrize(
+    ("n_train", "max_epochs", "max_updates", "cap"),
+    [
+        (800, 500, None, 500),  # no update cap: the epoch cap
+        (800, 500, 7, 4),  # 2 minibatches of 500 per epoch: 7 updates need 4 epochs
+        (800, 500, 8, 4),
+        (800, 500, 9, 5),
+        (100_000, 500, 2000, 10),  # a large buffer: few epochs
+        (800, 2, 7, 2),  # the epoch cap still binds
+    ],
+)
+def test_the_update_cap_allows_whole_epochs_up_to_the_epoch_cap(
+    n_train, max_epochs, max_updates, cap
+):
+    config = EnsembleConfig(max_epochs=max_epochs, max_updates=max_updates)
+    assert fit_epoch_cap(config, n_train) == cap
+
+
+def test_a_fit_stops_at_its_update_cap(cheetah, monkeypatch):
+    """800 training rows in minibatches of 300: 3 updates an epoch, so a cap of 7 updates
+    trains 3 epochs (9 lockstep updates), where the epoch cap alone would allow 50."""
+    task, (obs, act, next_obs) = cheetah
+    updates = []
+    step = LockstepTrainer.step
+
+    def counting(self, active, x, y):
+        updates.append(len(active))
+        return step(self, active, x, y)
+
+    monkeypatch.setattr(LockstepTrainer, "step", counting)
+    ensemble = make_ensemble(
+        task, num_models=2, hidden_sizes=(16,), max_epochs=50, max_updates=7, batch_size=300
+    )
+    info = ensemble.fit(obs[:1000], act[:1000], next_obs[:1000])
+    assert info["epochs"] == [3, 3]
+    assert updates == [2] * 9
 
 
 @pytest.mark.parametrize(

@@ -305,6 +305,12 @@ def test_tables_label_each_rows_model_fit_and_carry_the_profile_note(tmp_path):
     }
     assert {label: model_fit_label(s) for label, s in fits.items()} == expected
     assert model_fit_label({"model_max_epochs": 100}) == "<=100 epochs"  # GrBAL: no rule key
+    capped = {
+        "model_max_epochs": 500,
+        "model_early_stopping": "official",
+        "model_max_updates": 2000,
+    }
+    assert model_fit_label(capped) == "official, <=500 epochs, <=2000 updates"
     table = aggregate(root, warn=False)
     csv_path = tmp_path / "runs.csv"
     table.to_csv(csv_path, index=False)

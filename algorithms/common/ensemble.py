@@ -45,6 +45,11 @@ class EnsembleConfig(AlgorithmConfig):
     """Share of the data each model holds out for validation (its own random split)."""
     max_epochs: int = param(500, ge=1)
     """Cap on training epochs per fit."""
+    max_updates: int | None = param(None, ge=1)
+    """Cap on each model's gradient updates (minibatches) per fit, in whole epochs: a fit
+    trains at most ceil(max_updates / minibatches per epoch) epochs (and at most
+    ``max_epochs``). None: no such cap (the official code has none). Unlike an epoch cap it
+    trains small buffers for many epochs and large ones for few."""
     early_stopping: Literal["official", "patience"] = "official"
     """When a model stops training: 'official', when a moving average of its validation loss
     rises (the official code's rule, which rarely fires before ``max_epochs``); 'patience',
@@ -258,6 +263,15 @@ class FrozenEnsemble:
             if rows.numel():
                 out[rows] = self._predict_one(k, x[rows], None if noise is None else noise[rows])
         return self._finish(out.add_(obs))
+
+
+def fit_epoch_cap(config: EnsembleConfig, n_train: int) -> int:
+    """Most epochs a fit on ``n_train`` training rows per model may take: ``max_epochs``,
+    lowered by ``max_updates`` (rounded up to whole epochs) when that is set."""
+    if config.max_updates is None:
+        return config.max_epochs
+    batches_per_epoch = math.ceil(n_train / config.batch_size)
+    return min(config.max_epochs, math.ceil(config.max_updates / batches_per_epoch))
 
 
 class EarlyStopping:
@@ -527,7 +541,7 @@ class DynamicsEnsemble(nn.Module):
         valid_loss = [math.nan] * self.num_models
         n_train = n - n_valid
         n_batches = math.ceil(n_train / cfg.batch_size)
-        for _ in range(cfg.max_epochs):
+        for _ in range(fit_epoch_cap(cfg, n_train)):
             if not active:
                 break
             if cfg.batches == "fixed":

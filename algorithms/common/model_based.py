@@ -68,6 +68,11 @@ class ModelBasedConfig(RealDataConfig):
     """Minibatch size of model training."""
     model_max_epochs: int = param(500, ge=1)
     """Cap on model training epochs per fit (early stopping usually ends sooner)."""
+    model_max_updates: int | None = param(None, ge=1)
+    """Cap on each model's gradient updates (minibatches) per fit, rounded up to whole epochs;
+    None: no cap (the official code's). A cheaper fit rule than the official one that, unlike
+    model_max_epochs, trains the small buffers of a run's first iterations for many epochs
+    (a labelled variant)."""
     model_valid_fraction: float = param(0.2, gt=0, lt=1)
     """Share of the buffer each model holds out for early stopping."""
     model_early_stopping: Literal["official", "patience"] = "official"
@@ -106,6 +111,7 @@ class ModelBasedConfig(RealDataConfig):
             batch_size=self.model_batch_size,
             valid_fraction=self.model_valid_fraction,
             max_epochs=self.model_max_epochs,
+            max_updates=self.model_max_updates,
             early_stopping=self.model_early_stopping,
             patience=self.model_patience,
             min_improvement=self.model_min_improvement,

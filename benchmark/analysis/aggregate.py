@@ -34,12 +34,15 @@ dynamics models were fitted (:func:`model_fit_label`; '' for a model-free run)."
 
 def model_fit_label(algorithm_config: dict) -> str:
     """How a run fitted its dynamics models, from its recorded algorithm settings: the
-    stopping rule and the epoch cap per fit, e.g. 'official, <=500 epochs' or 'patience 5 /
-    1%, <=500 epochs'. Tables carry it so that a variant fit is labelled wherever its
-    returns appear; '' for an algorithm without a model fit."""
+    stopping rule and the caps per fit, e.g. 'official, <=500 epochs', 'official, <=500
+    epochs, <=2000 updates' or 'patience 5 / 1%, <=500 epochs'. Tables carry it so that a
+    variant fit is labelled wherever its returns appear; '' for an algorithm without a model
+    fit."""
     if "model_max_epochs" not in algorithm_config:
         return ""
     cap = f"<={int(algorithm_config['model_max_epochs'])} epochs"
+    if algorithm_config.get("model_max_updates") is not None:
+        cap += f", <={int(algorithm_config['model_max_updates'])} updates"
     rule = algorithm_config.get("model_early_stopping")
     if rule == "patience":
         patience = int(algorithm_config.get("model_patience", 0))
