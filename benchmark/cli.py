@@ -134,14 +134,14 @@ def _load_results(path: str):
 def cmd_compare(args: argparse.Namespace) -> int:
     import json
 
+    from benchmark.analysis.aggregate import select_labels
     from benchmark.analysis.stats import compare, format_comparison
 
     table = _load_results(args.results)
-    known = set(table["algo"]) if len(table) else set()
-    for algo in args.algos:
-        if algo not in known:
-            found = ", ".join(sorted(known)) or "none"
-            raise ConfigError(f"no runs of {algo!r} in {args.results}; found: {found}")
+    try:
+        table = select_labels(table, args.algos)
+    except ValueError as error:
+        raise ConfigError(f"{args.results}: {error}") from None
     if args.metric not in table.columns:
         columns = sorted(c for c in table.columns if c not in ("run_dir", "experiment"))
         raise ConfigError(
@@ -578,7 +578,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     p_cmp = sub.add_parser("compare", help="is algorithm A better than B? (statistics)")
     p_cmp.add_argument("results", help="results/runs folder or an aggregated runs.csv")
-    p_cmp.add_argument("--algos", nargs=2, required=True, metavar=("A", "B"))
+    p_cmp.add_argument(
+        "--algos",
+        nargs=2,
+        required=True,
+        metavar=("A", "B"),
+        help="two run labels; EXPERIMENT/LABEL where several experiments under the folder "
+        "ran the same label (e.g. fitrules48k/mbmpo_official reproduction/mbmpo_official_reward)",
+    )
     p_cmp.add_argument("--task", nargs="+", help="tasks to compare (default: all shared)")
     p_cmp.add_argument("--at", type=float, help="compare at this many real steps (default: final)")
     add_metric_option(p_cmp, any_column=True)

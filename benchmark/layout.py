@@ -31,11 +31,14 @@ def run_dir(root: str | Path, experiment: str, task: str, label: str, seed: int 
 
 
 def parse_run_dir(root: str | Path, path: str | Path) -> RunLocation | None:
-    """The location of ``path`` below ``root``, or None where it does not follow the layout."""
+    """The location of ``path`` below ``root``, or None where it does not follow the layout.
+
+    The last four parts of the path are read, so a folder that holds several runs roots
+    (``results/reference/``, one per shipped experiment) names its runs as each root does."""
     try:
         parts = Path(path).relative_to(root).parts
     except ValueError:
         return None
-    if len(parts) != 4 or not parts[3].startswith("seed") or not parts[3][4:].isdigit():
+    if len(parts) < 4 or not parts[-1].startswith("seed") or not parts[-1][4:].isdigit():
         return None
-    return RunLocation(parts[0], parts[1], parts[2], int(parts[3][4:]))
+    return RunLocation(parts[-4], parts[-3], parts[-2], int(parts[-1][4:]))

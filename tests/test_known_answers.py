@@ -4,6 +4,7 @@ hand below."""
 
 from __future__ import annotations
 
+import json
 import math
 from pathlib import Path
 
@@ -14,7 +15,7 @@ import pytest
 from benchmark import layout
 from benchmark.analysis import plots, tables
 from benchmark.analysis import stats as S
-from benchmark.analysis.aggregate import aggregate
+from benchmark.analysis.aggregate import aggregate, select_labels
 from benchmark.rundir import RunDir
 
 
@@ -390,3 +391,30 @@ def test_aggregate_figure_draws_the_intervals_and_profiles(two_task_results, tmp
     with pytest.raises(ValueError, match="2\\+ tasks"):
         one_task = two_task_results[two_task_results["task"] == "hopper"]
         plots.aggregate_figure(one_task, "agg", tmp_path / "one")
+
+
+def test_compare_across_shipped_experiments_by_qualified_label(tmp_path, capsys):
+    """A folder of several runs roots (as results/reference/ is) names runs by their own
+    root's layout, a label two experiments ran is refused bare, and EXPERIMENT/LABEL compares
+    one experiment's runs of it with the other's: here 'long' runs end 100 higher."""
+    from benchmark.cli import main
+
+    shipped = tmp_path / "reference"
+    for experiment, level in (("short", 100.0), ("long", 200.0)):
+        root = shipped / experiment / "runs"
+        for seed in range(3):
+            curve = [(1000, level + 10.0 * seed), (2000, level + 10.0 * seed)]
+            write_run(root, experiment, "halfcheetah", "mbmpo_official", seed, curve)
+    table = aggregate(shipped, warn=False)
+    assert set(table["experiment"]) == {"short", "long"}
+    assert set(table["algo"]) == {"mbmpo_official"}
+    with pytest.raises(ValueError, match=r"2 experiments \(long, short\).*EXPERIMENT/LABEL"):
+        select_labels(table, ["mbmpo_official", "long/mbmpo_official"])
+    with pytest.raises(ValueError, match="experiments with runs of 'mbmpo_official': long, short"):
+        select_labels(table, ["other/mbmpo_official"])
+    args = ["compare", str(shipped), "--algos", "long/mbmpo_official", "short/mbmpo_official"]
+    assert main([*args, "--format", "json"]) == 0
+    (record,) = json.loads(capsys.readouterr().out)["records"]
+    assert record["diff"] == pytest.approx(100.0) and record["n_a"] == record["n_b"] == 3
+    assert main(["compare", str(shipped), "--algos", "mbmpo_official", "x"]) == 2
+    assert "names runs of 2 experiments" in capsys.readouterr().err

@@ -92,3 +92,40 @@ def aggregate(root: str | Path, warn: bool = True) -> pd.DataFrame:
     table = pd.concat(frames, ignore_index=True)
     other = [c for c in table.columns if c not in ID_COLUMNS]
     return table[ID_COLUMNS + other]
+
+
+def select_labels(table: pd.DataFrame, names: list[str]) -> pd.DataFrame:
+    """The aggregated table with each of ``names`` made to name one set of runs.
+
+    A name is a run label (``mbmpo_official``) or, where the same label was run in several
+    experiments under the compared root, ``EXPERIMENT/LABEL`` (``fitrules48k/mbmpo_official``):
+    the rows of that experiment's label are relabelled to the qualified name, so two
+    experiments' runs of one label can be compared with each other. A bare label that several
+    experiments ran is refused rather than pooled, since their runs differ in more than the
+    label says (budget, settings). Raises ValueError naming what is there."""
+    table = table.copy()
+    for name in names:
+        if "/" in name:
+            experiment, label = name.split("/", 1)
+            rows = (table["experiment"] == experiment) & (table["algo"] == label)
+            if not rows.any():
+                holders = sorted(set(table.loc[table["algo"] == label, "experiment"]))
+                where = (
+                    f"experiments with runs of {label!r}: {', '.join(holders)}"
+                    if holders
+                    else f"no experiment has runs of {label!r}"
+                )
+                raise ValueError(f"no runs of {name!r}; {where}")
+            table.loc[rows, "algo"] = name
+            continue
+        experiments = sorted(set(table.loc[table["algo"] == name, "experiment"]))
+        if not experiments:
+            found = ", ".join(sorted(set(table["algo"]))) or "none"
+            raise ValueError(f"no runs of {name!r}; found: {found}")
+        if len(experiments) > 1:
+            raise ValueError(
+                f"{name!r} names runs of {len(experiments)} experiments "
+                f"({', '.join(experiments)}); write EXPERIMENT/LABEL, e.g. "
+                f"{experiments[-1]}/{name}"
+            )
+    return table
