@@ -152,7 +152,13 @@ def cmd_compare(args: argparse.Namespace) -> int:
         table = table[table["task"].isin(args.task)]
     try:
         comparison = compare(
-            table, args.algos[0], args.algos[1], args.task, args.at, metric=args.metric
+            table,
+            args.algos[0],
+            args.algos[1],
+            args.task,
+            args.at,
+            metric=args.metric,
+            include_unfinished=args.include_unfinished,
         )
     except ValueError as error:
         raise ConfigError(str(error)) from None
@@ -588,6 +594,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p_cmp.add_argument("--task", nargs="+", help="tasks to compare (default: all shared)")
     p_cmp.add_argument("--at", type=float, help="compare at this many real steps (default: final)")
+    p_cmp.add_argument(
+        "--include-unfinished",
+        action="store_true",
+        help="with --at: also count runs still in progress that have reached that step",
+    )
     add_metric_option(p_cmp, any_column=True)
     p_cmp.add_argument(
         "--format",

@@ -149,3 +149,31 @@ def test_compare_reports_each_sides_run_cost(tmp_path, capsys):
     table.to_csv(path, index=False)
     assert main(["compare", str(path), "--algos", "a", "b", "--task", "t1"]) == 0
     assert "| t1 | 1.11 | 0.56 | 2.00 |" in capsys.readouterr().out
+
+
+def test_runs_in_progress_count_only_when_asked_and_only_where_they_got(tmp_path, capsys):
+    """Two of a's four runs on t1 are still running and have reached 1000 steps only: by
+    default a has 2 runs on t1; --include-unfinished counts all 4 at 1000 steps, still 2 at
+    1500 (the running ones did not get there), and refuses a final comparison."""
+    table = curve_table()
+    running = (table["algo"] == "a") & (table["task"] == "t1") & (table["seed"] >= 2)
+    table.loc[running, "status"] = "running"
+    table = table[~(running & (table["env_steps"] == 2000))]
+    assert S.compare(table, "a", "b", ["t1"], 1000).tasks[0].n_a == 2
+    counted = S.compare(table, "a", "b", ["t1"], 1000, include_unfinished=True)
+    assert counted.tasks[0].n_a == 4 and counted.records()[0]["include_unfinished"] is True
+    expected = table[
+        (table["algo"] == "a") & (table["task"] == "t1") & (table["env_steps"] == 1000)
+    ]
+    assert counted.tasks[0].mean_a == pytest.approx(expected["return_mean"].mean())
+    assert S.compare(table, "a", "b", ["t1"], 1500, include_unfinished=True).tasks[0].n_a == 2
+    with pytest.raises(ValueError, match="give the step"):
+        S.compare(table, "a", "b", ["t1"], None, include_unfinished=True)
+    path = tmp_path / "runs.csv"
+    table.to_csv(path, index=False)
+    args = ["compare", str(path), "--algos", "a", "b", "--task", "t1", "--include-unfinished"]
+    assert main([*args, "--at", "1000"]) == 0
+    out = capsys.readouterr().out
+    assert "at 1000 steps, runs still in progress included" in out and "| t1 | 4/4 |" in out
+    assert main(args) == 2
+    assert "give the step" in capsys.readouterr().err

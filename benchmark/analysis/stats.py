@@ -54,11 +54,13 @@ def score_arrays(
     tasks: list[str] | None = None,
     at: float | None = None,
     metric: str = "return_mean",
+    statuses: tuple[str, ...] = ("done",),
 ) -> ScoreArrays:
     """One score per finished run of ``algo``, per task, from the aggregated table: the
     progress column ``metric`` (the deterministic evaluation by default) at ``at`` steps or at
-    the end."""
-    done = table[(table["algo"] == algo) & (table["status"] == "done")]
+    the end. ``statuses`` widens "finished" (``("done", "running")``: runs still in progress
+    count at the ``at`` they reached)."""
+    done = table[(table["algo"] == algo) & table["status"].isin(statuses)]
     scores: ScoreArrays = {}
     for task in tasks or sorted(done["task"].unique()):
         runs = done[done["task"] == task]
@@ -279,12 +281,15 @@ class Comparison:
     """Why there are no aggregates (no random or model-free runs to normalize with)."""
     metric: str = "return_mean"
     """The progress column compared."""
+    include_unfinished: bool = False
+    """Whether runs still in progress counted (at ``at``, where they had reached it)."""
     bootstrap: str = f"2000 resamples, seed {BOOTSTRAP_SEED} (stratified by task for aggregates)"
 
     def records(self) -> list[dict[str, float | int | str | None]]:
         """One flat record per task comparison and per aggregate (CSV/JSON rows)."""
         common = {"algo_a": self.algo_a, "algo_b": self.algo_b, "at": self.at}
         common["metric"] = self.metric
+        common["include_unfinished"] = self.include_unfinished
         rows: list[dict[str, float | int | str | None]] = []
         for c in self.tasks:
             fields = {k: v for k, v in asdict(c).items() if k != "diff_ci"}
@@ -314,20 +319,26 @@ def compare(
     tasks: list[str] | None,
     at: float | None,
     metric: str = "return_mean",
+    include_unfinished: bool = False,
 ) -> Comparison:
     """Per task: A against B (difference with bootstrap CI, Welch, Mann-Whitney, P(A>B));
     across tasks, where random and model-free runs allow normalizing: IQM and mean with
     stratified bootstrap CIs. Scores are the progress column ``metric``. Each task's
-    comparison also carries the runs' mean cost (wall-clock seconds to the compared point)."""
-    a = score_arrays(table, algo_a, tasks, at, metric)
-    b = score_arrays(table, algo_b, tasks, at, metric)
+    comparison also carries the runs' mean cost (wall-clock seconds to the compared point).
+    ``include_unfinished`` also counts runs still in progress that reached ``at`` (which it
+    then needs: such a run has no final score); normalization bounds stay finished runs'."""
+    if include_unfinished and at is None:
+        raise ValueError("runs in progress have no final score: give the step to compare at")
+    statuses = ("done", "running") if include_unfinished else ("done",)
+    a = score_arrays(table, algo_a, tasks, at, metric, statuses)
+    b = score_arrays(table, algo_b, tasks, at, metric, statuses)
     common = [
         t for t in (tasks or sorted(set(a) & set(b))) if len(a.get(t, [])) and len(b.get(t, []))
     ]
     if not common:
         raise ValueError(f"no task has finished runs of both {algo_a} and {algo_b}")
-    seconds_a = score_arrays(table, algo_a, common, at, "wall_time_s")
-    seconds_b = score_arrays(table, algo_b, common, at, "wall_time_s")
+    seconds_a = score_arrays(table, algo_a, common, at, "wall_time_s", statuses)
+    seconds_b = score_arrays(table, algo_b, common, at, "wall_time_s", statuses)
     pairs = [
         replace(
             compare_task(task, a[task], b[task]),
@@ -339,7 +350,7 @@ def compare(
     try:
         low, high = normalization_bounds(table, common, metric)
     except ValueError as error:
-        return Comparison(algo_a, algo_b, at, pairs, [], str(error), metric)
+        return Comparison(algo_a, algo_b, at, pairs, [], str(error), metric, include_unfinished)
     aggregates: list[dict[str, float | str]] = []
     for name, scores in ((algo_a, a), (algo_b, b)):
         normalized = normalize({t: scores[t] for t in common}, low, high)
@@ -355,7 +366,7 @@ def compare(
                     "n_tasks": len(common),
                 }
             )
-    return Comparison(algo_a, algo_b, at, pairs, aggregates, None, metric)
+    return Comparison(algo_a, algo_b, at, pairs, aggregates, None, metric, include_unfinished)
 
 
 def _num(x: float) -> str:
@@ -370,6 +381,8 @@ def format_comparison(comparison: Comparison) -> str:
     where = f"at {at:g} steps" if at is not None else "final return"
     if comparison.metric != "return_mean":
         where += f" ({comparison.metric})"
+    if comparison.include_unfinished:
+        where += ", runs still in progress included"
     lines = [
         f"{comparison.algo_a} vs {comparison.algo_b}, {where}",
         "",
