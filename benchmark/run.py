@@ -37,6 +37,7 @@ from benchmark.rundir import (
     finish_meta,
     new_meta,
     read_progress,
+    resume_record,
 )
 from benchmark.tasks import Task, UnknownTaskError, make_task
 
@@ -440,6 +441,17 @@ def execute(
     else:
         meta = {**old_meta, "status": "running", "error": None, "ended": None}
         meta["resumes"] = int(meta.get("resumes", 0)) + (checkpoint is not None)
+        if checkpoint is not None:
+            resumed = resume_record(checkpoint["env_steps"])
+            meta["resumed_on"] = [*meta.get("resumed_on", []), resumed]
+            started_on = meta.get("cpu_capability")
+            if started_on and started_on != resumed["cpu_capability"]:
+                print(
+                    f"{run_dir.path}: resumed on {resumed['cpu_capability']} where it started on "
+                    f"{started_on}: from {resumed['env_steps']} steps its numbers may differ "
+                    "from an uninterrupted run's, and its times are another CPU's",
+                    file=sys.stderr,
+                )
         if extended_from is not None:
             run_dir.write_config(config)
             extension = {"from_steps": extended_from, "to_steps": config["steps"]}

@@ -378,6 +378,20 @@ def new_meta(config: dict[str, Any], device: str) -> dict[str, Any]:
     }
 
 
+def resume_record(env_steps: int) -> dict[str, Any]:
+    """What meta.json's ``resumed_on`` list keeps of a process that resumed a run: where it
+    took over (real steps), when, and on what (host, thread count, vector instructions).
+    Timings and floats after ``env_steps`` are that machine's: a run resumed on another kind
+    of CPU (AVX2 after AVX512, say) may differ from an uninterrupted one from there on."""
+    return {
+        "env_steps": int(env_steps),
+        "started": _now(),
+        "host": socket.gethostname(),
+        "torch_threads": torch.get_num_threads(),
+        "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+    }
+
+
 def finish_meta(meta: dict[str, Any], status: str, error: str | None = None) -> dict[str, Any]:
     """meta.json at a run's end: its status, the error if it failed, the time, and the peak
     resident memory of the process that ended it (what a scheduler's memory request must

@@ -9,6 +9,7 @@ import json
 import subprocess
 
 import pytest
+import torch
 
 from algorithms import list_algorithms
 from benchmark import rundir
@@ -146,7 +147,37 @@ def test_interrupted_run_resumes_to_the_same_progress(tmp_path, monkeypatch, alg
     monkeypatch.setattr(rundir.DirectoryLogger, "log", original_log)
     assert run(crashed, algo, "point2d", steps, settings, preset=preset) == 0
     assert without_time(rows(crashed)) == without_time(rows(reference))
-    assert json.loads((crashed / "meta.json").read_text())["resumes"] == 1
+    meta = json.loads((crashed / "meta.json").read_text())
+    assert meta["resumes"] == 1
+    (resumed,) = meta["resumed_on"]  # the process that took over, where and on what
+    assert 0 < resumed["env_steps"] < steps
+    assert resumed["cpu_capability"] == torch.backends.cpu.get_cpu_capability()
+    assert resumed["torch_threads"] == torch.get_num_threads()
+
+
+def test_a_run_resumed_on_another_kind_of_cpu_says_so(tmp_path, monkeypatch, capsys):
+    """A run that started on other vector instructions than the resuming process's is
+    resumed, with one line on stderr saying its numbers may differ from there on."""
+    algo = "mbmpc"
+    steps, settings, preset = case(algo)
+    original_log = rundir.DirectoryLogger.log
+
+    def die_on_third(self, *args, **kwargs):
+        if len(self.rows) == 2:
+            raise KeyboardInterrupt
+        return original_log(self, *args, **kwargs)
+
+    monkeypatch.setattr(rundir.DirectoryLogger, "log", die_on_third)
+    out = tmp_path / "run"
+    with pytest.raises(KeyboardInterrupt):
+        run(out, algo, "point2d", steps, settings, preset=preset)
+    monkeypatch.setattr(rundir.DirectoryLogger, "log", original_log)
+    meta = json.loads((out / "meta.json").read_text())
+    (out / "meta.json").write_text(json.dumps({**meta, "cpu_capability": "OTHER"}))
+    capsys.readouterr()
+    assert run(out, algo, "point2d", steps, settings, preset=preset) == 0
+    here = torch.backends.cpu.get_cpu_capability()
+    assert f"resumed on {here} where it started on OTHER" in capsys.readouterr().err
 
 
 @pytest.fixture
