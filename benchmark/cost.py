@@ -21,16 +21,18 @@ Rates (seconds per unit) are measured on a machine by ``mbbench perf --calibrate
 (:func:`calibrate`): short jobs at the faithful model size, each logged phase time divided
 by its units. The project machine's rates ship in ``benchmark/reference/cost_rates.json``.
 
-The official early-stopping rule rarely stops before the epoch cap (docs/performance.md), so
-its fits are projected at their epoch cap (``model_max_epochs``, or fewer where
-``model_max_updates`` lowers it): an upper bound. The patience rule is projected
-at the mean epochs its fits ran in calibration. Algorithms without a schedule model here (the
-SB3 baselines, GrBAL, ReBAL, random) are projected from ``seconds_per_1000_steps``.
+The official early-stopping rule's fits are projected at :data:`OFFICIAL_FIT_UPDATES`
+minibatch updates per model, as many as its measured fits ran, or at the epoch cap
+(``model_max_epochs``, or fewer where ``model_max_updates`` lowers it) where that is lower.
+The patience rule is projected at the mean epochs its fits ran in calibration. Algorithms
+without a schedule model here (the SB3 baselines, GrBAL, ReBAL, random) are projected from
+``seconds_per_1000_steps``.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -129,17 +131,29 @@ def has_schedule(algo: str) -> bool:
     return issubclass(get_algorithm(algo), (MBMPO, MBMPC))
 
 
+OFFICIAL_FIT_UPDATES = 10_000
+"""Minibatch updates per model an official-rule fit is charged, unless its epoch cap allows
+fewer. The rule (a model stops when the 0.99 rolling average of its held-out loss rises) ran
+8,000-10,700 updates per fit at every buffer size from 12k to 48k transitions in the
+official-rule runs of the fit-rule comparison (MB-MPO paper preset, halfcheetah-rllab,
+2026-12-07/08; fewer epochs as the data grew: 447 at 12k, 139 at 48k) and 7,600-13,900 in
+refits from 72k checkpoints; the first fit, on 6,400 rows, hit its 500-epoch cap (6,500).
+Measured on one task and algorithm: other tasks' fits may stop elsewhere (ME-TRPO's and
+MB-MPC's use the same rule); :data:`RUNTIME_MARGIN` covers up to twice the projection."""
+
+
 def planned_epochs(config: Any, patience_epochs: float, n_train: int) -> float:
-    """Epochs the model charges a fit on ``n_train`` training rows per model: the cap for the
-    official rule (which rarely stops sooner), the calibrated mean for the patience rule (at
-    most the cap); the cap is the lower of ``model_max_epochs`` and what ``model_max_updates``
-    allows at this size (``fit_epoch_cap``, the fit's own rule)."""
+    """Epochs the model charges a fit on ``n_train`` training rows per model: the epochs of
+    :data:`OFFICIAL_FIT_UPDATES` updates for the official rule, the calibrated mean for the
+    patience rule, either at most the cap; the cap is the lower of ``model_max_epochs`` and
+    what ``model_max_updates`` allows at this size (``fit_epoch_cap``, the fit's own rule)."""
     from algorithms.common.ensemble import fit_epoch_cap
 
-    cap = fit_epoch_cap(config.ensemble_config(), n_train)
+    ensemble = config.ensemble_config()
+    cap = fit_epoch_cap(ensemble, n_train)
     if config.model_early_stopping == "patience":
         return min(cap, patience_epochs)
-    return cap
+    return min(cap, OFFICIAL_FIT_UPDATES / math.ceil(n_train / ensemble.batch_size))
 
 
 def job_work(
@@ -473,8 +487,9 @@ class RunCheck:
     projected: dict[str, float]
     """The same keys, projected from the rates with the epochs the run's fits really ran."""
     projected_at_cap: float
-    """What ``mbbench plan`` projects for these iterations (official fits at the epoch cap,
-    patience fits at the calibrated mean): the figure the scheduler requests are built on."""
+    """What ``mbbench plan`` projects for these iterations (official fits at
+    :data:`OFFICIAL_FIT_UPDATES`, patience fits at the calibrated mean, either within the
+    epoch cap): the figure the scheduler requests are built on."""
     mean_epochs: float
     """Mean epochs per fit the run logged."""
 
@@ -559,7 +574,7 @@ def format_checks(checks: list[RunCheck], root: str | Path = ".") -> str:
         )
     lines += [
         "",
-        "| run | measured h | projected h (epochs run) | projected h (plan: epoch cap) |",
+        "| run | measured h | projected h (epochs run) | projected h (plan's epochs) |",
         "| --- | --- | --- | --- |",
     ]
     for c in checks:

@@ -9,6 +9,7 @@ import pytest
 
 from benchmark.cli import main
 from benchmark.cost import (
+    OFFICIAL_FIT_UPDATES,
     UNITS,
     Rates,
     calibrate_machine,
@@ -108,6 +109,21 @@ def test_update_capped_fits_are_projected_at_the_epochs_the_cap_allows():
     capped = schedule("mbmpo", 1000, {**base, "model_max_updates": 7})[0]
     assert (official.fit_epochs, capped.fit_epochs) == (500, 4)
     assert capped.fit["fit_gflop"] == pytest.approx(official.fit["fit_gflop"] * 4 / 500)
+
+
+def test_official_fits_are_projected_at_the_measured_updates_within_the_cap():
+    """The official rule is charged OFFICIAL_FIT_UPDATES minibatch updates per model: 50,000
+    random steps keep 40,000 training rows (80 minibatches of 500), so 10,000 updates are 125
+    epochs; on 1000 steps (2 minibatches) the 500-epoch cap is lower and is charged."""
+    assert OFFICIAL_FIT_UPDATES == 10_000
+    base = {"model_max_epochs": 500, "run.horizon": 10}
+    large = schedule("mbmpo", 50_000, {**base, "initial_random_steps": 50_000})[0]
+    small = schedule("mbmpo", 1000, {**base, "initial_random_steps": 1000})[0]
+    assert (large.fit_epochs, small.fit_epochs) == (125, 500)
+    capped = schedule(
+        "mbmpo", 50_000, {**base, "initial_random_steps": 50_000, "model_max_epochs": 10}
+    )[0]
+    assert capped.fit_epochs == 10
 
 
 def test_makespan_by_hand():
