@@ -486,7 +486,7 @@ class RunCheck:
     """Phase column (and 'overhead', 'total') -> measured seconds, summed over iterations."""
     projected: dict[str, float]
     """The same keys, projected from the rates with the epochs the run's fits really ran."""
-    projected_at_cap: float
+    projected_by_plan: float
     """What ``mbbench plan`` projects for these iterations (official fits at
     :data:`OFFICIAL_FIT_UPDATES`, patience fits at the calibrated mean, either within the
     epoch cap): the figure the scheduler requests are built on."""
@@ -581,7 +581,7 @@ def format_checks(checks: list[RunCheck], root: str | Path = ".") -> str:
         run = os.path.relpath(c.run_dir, root)
         lines.append(
             f"| {run} | {c.measured['total'] / 3600:.2f} | {c.projected['total'] / 3600:.2f} | "
-            f"{c.projected_at_cap / 3600:.2f} |"
+            f"{c.projected_by_plan / 3600:.2f} |"
         )
     measured = sum(c.measured["total"] for c in checks)
     projected = sum(c.projected["total"] for c in checks)

@@ -309,7 +309,7 @@ def test_check_holds_a_logged_run_against_the_model_with_the_epochs_it_ran(tmp_p
         assert check.measured[column] == pytest.approx(2 * check.projected[column])
     assert check.measured["overhead"] == pytest.approx(3 * 0.5)
     assert check.projected["overhead"] == pytest.approx(3 * 1e-3)
-    assert check.projected_at_cap > check.projected["total"]  # the plan charges 8 epochs
+    assert check.projected_by_plan > check.projected["total"]  # the plan charges 8 epochs
     assert check.measured["total"] == pytest.approx(wall)
     # Another run logged every other iteration only: listed with the reason, not checked.
     sparse = RunDir(tmp_path / "runs/e/halfcheetah/mbmpo/seed1")
