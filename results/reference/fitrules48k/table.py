@@ -42,6 +42,11 @@ def seeds_of(folder: Path, last_step: float) -> dict[int, pd.DataFrame]:
     return runs
 
 
+def value(rows: pd.DataFrame, column: str, step: float) -> float:
+    """A run's ``column`` at ``step``; NaN where it has no such row or column (yet)."""
+    return rows[column].get(step, np.nan) if column in rows else np.nan
+
+
 def fmt(value: float, digits: str = ".0f") -> str:
     return "-" if not np.isfinite(value) else format(value, digits)
 
@@ -65,16 +70,16 @@ def main() -> None:
         cells = []
         losses = []
         for runs in arms.values():
-            values = [r[args.metric].get(step, np.nan) for r in runs.values()]
+            values = [value(r, args.metric, step) for r in runs.values()]
             reached = len(values) > 1 and all(np.isfinite(values))  # mean of every seed only
             mean = f" ({int(round(np.mean(values)))})" if reached else ""
             cells.append(", ".join(fmt(v) for v in values) + mean)
-            loss = [r["model_next_loss"].get(step, np.nan) for r in runs.values()]
+            loss = [value(r, "model_next_loss", step) for r in runs.values()]
             every = all(np.isfinite(loss))
             losses.append(
                 fmt(np.mean(loss), ".3g") if every else ", ".join(fmt(v, ".3g") for v in loss)
             )
-        epochs = [r["model_epochs"].get(step, np.nan) for r in official.values()]
+        epochs = [value(r, "model_epochs", step) for r in official.values()]
         cells.append(fmt(rllib.return_mean.get(step, np.nan)))
         cells.append(", ".join(fmt(v) for v in epochs) if epochs else "-")
         cells.append(" / ".join(losses))
