@@ -590,7 +590,7 @@ def build_parser() -> argparse.ArgumentParser:
         required=True,
         metavar=("A", "B"),
         help="two run labels; EXPERIMENT/LABEL where several experiments under the folder "
-        "ran the same label (e.g. fitrules48k/mbmpo_official reproduction/mbmpo_official_reward)",
+        "ran the same label (e.g. fitrules/mbmpo_official)",
     )
     p_cmp.add_argument("--task", nargs="+", help="tasks to compare (default: all shared)")
     p_cmp.add_argument("--at", type=float, help="compare at this many real steps (default: final)")

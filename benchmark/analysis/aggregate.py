@@ -98,7 +98,7 @@ def select_labels(table: pd.DataFrame, names: list[str]) -> pd.DataFrame:
     """The aggregated table with each of ``names`` made to name one set of runs.
 
     A name is a run label (``mbmpo_official``) or, where the same label was run in several
-    experiments under the compared root, ``EXPERIMENT/LABEL`` (``fitrules48k/mbmpo_official``):
+    experiments under the compared root, ``EXPERIMENT/LABEL`` (``fitrules/mbmpo_official``):
     the rows of that experiment's label are relabelled to the qualified name, so two
     experiments' runs of one label can be compared with each other. A bare label that several
     experiments ran is refused rather than pooled, since their runs differ in more than the

@@ -5,9 +5,10 @@ there, else per seed), as docs/reproduction.md shows it.
 
     .venv/bin/python results/reference/fitrules48k/table.py [--metric paper_return]
 
-The 10-epoch cap's arm is the reproduction's ``mbmpo_official_reward`` runs (same settings
-and seeds; README.md here). Runs still in progress contribute the rows they have; '-' marks a
-point a run has not reached.
+The official rule's arm is the reproduction's ``mbmpo_official_fit`` runs (to 48k here, then
+extended to 104k) and the 10-epoch cap's its ``mbmpo_official_reward`` runs (same settings
+and seeds but the fit; README.md here). Runs still in progress contribute the rows they
+have; '-' marks a point a run has not reached.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ REPO = Path(__file__).resolve().parents[3]
 CHEETAH = "halfcheetah-rllab"
 ARMS = {  # column title -> run label folder
     "official rule": REPO
-    / f"results/reference/fitrules48k/runs/fitrules48k/{CHEETAH}/mbmpo_official",
+    / f"results/reference/reproduction/runs/reproduction/{CHEETAH}/mbmpo_official_fit",
     "<=4000 updates": REPO
     / f"results/reference/fitrules48k/runs/fitrules48k/{CHEETAH}/mbmpo_updates4000",
     "10-epoch cap": REPO
