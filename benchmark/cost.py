@@ -32,7 +32,6 @@ without a schedule model here (the SB3 baselines, GrBAL, ReBAL, random) are proj
 from __future__ import annotations
 
 import json
-import math
 import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -147,13 +146,13 @@ def planned_epochs(config: Any, patience_epochs: float, n_train: int) -> float:
     :data:`OFFICIAL_FIT_UPDATES` updates for the official rule, the calibrated mean for the
     patience rule, either at most the cap; the cap is the lower of ``model_max_epochs`` and
     what ``model_max_updates`` allows at this size (``fit_epoch_cap``, the fit's own rule)."""
-    from algorithms.common.ensemble import fit_epoch_cap
+    from algorithms.common.ensemble import batches_per_epoch, fit_epoch_cap
 
     ensemble = config.ensemble_config()
     cap = fit_epoch_cap(ensemble, n_train)
     if config.model_early_stopping == "patience":
         return min(cap, patience_epochs)
-    return min(cap, OFFICIAL_FIT_UPDATES / math.ceil(n_train / ensemble.batch_size))
+    return min(cap, OFFICIAL_FIT_UPDATES / batches_per_epoch(ensemble, n_train))
 
 
 def job_work(

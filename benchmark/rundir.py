@@ -365,16 +365,23 @@ def new_meta(config: dict[str, Any], device: str) -> dict[str, Any]:
         "status": "running",
         "error": None,
         "device": device,
-        # What a run's floats depend on besides the seed (README, "Reliability"): the thread
-        # count and the vector instructions torch's kernels use, of the starting process.
-        "torch_threads": torch.get_num_threads(),
-        "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+        **process_machine(),
         "versions": package_versions(),
         "git_commit": git_commit(),
-        "host": socket.gethostname(),
         "started": _now(),
         "ended": None,
         "resumes": 0,
+    }
+
+
+def process_machine() -> dict[str, Any]:
+    """What this process runs on: the host, and what a run's floats depend on besides the seed
+    (README, "Reliability"): the thread count and the vector instructions torch's kernels
+    use."""
+    return {
+        "host": socket.gethostname(),
+        "torch_threads": torch.get_num_threads(),
+        "cpu_capability": torch.backends.cpu.get_cpu_capability(),
     }
 
 
@@ -383,13 +390,7 @@ def resume_record(env_steps: int) -> dict[str, Any]:
     took over (real steps), when, and on what (host, thread count, vector instructions).
     Timings and floats after ``env_steps`` are that machine's: a run resumed on another kind
     of CPU (AVX2 after AVX512, say) may differ from an uninterrupted one from there on."""
-    return {
-        "env_steps": int(env_steps),
-        "started": _now(),
-        "host": socket.gethostname(),
-        "torch_threads": torch.get_num_threads(),
-        "cpu_capability": torch.backends.cpu.get_cpu_capability(),
-    }
+    return {"env_steps": int(env_steps), "started": _now(), **process_machine()}
 
 
 def finish_meta(meta: dict[str, Any], status: str, error: str | None = None) -> dict[str, Any]:

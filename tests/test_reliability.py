@@ -124,12 +124,10 @@ def test_same_seed_gives_identical_progress(tmp_path, algo):
     assert tables[0] != tables[2]  # the comparison can fail: another seed changes the numbers
 
 
-@pytest.mark.parametrize("algo", list_algorithms())
-def test_interrupted_run_resumes_to_the_same_progress(tmp_path, monkeypatch, algo):
+def crash_on_third_log(out, algo: str, monkeypatch) -> None:
+    """Run ``algo``'s small case into ``out`` and kill it, as a SIGKILL would (no status
+    update, no clean-up), at its third progress row, after a checkpoint was written."""
     steps, settings, preset = case(algo)
-    reference = tmp_path / "reference"
-    assert run(reference, algo, "point2d", steps, settings, preset=preset) == 0
-
     original_log = rundir.DirectoryLogger.log
     calls = {"n": 0}
 
@@ -140,11 +138,20 @@ def test_interrupted_run_resumes_to_the_same_progress(tmp_path, monkeypatch, alg
         return original_log(self, *args, **kwargs)
 
     monkeypatch.setattr(rundir.DirectoryLogger, "log", die_on_third)
-    crashed = tmp_path / "crashed"
     with pytest.raises(KeyboardInterrupt):
-        run(crashed, algo, "point2d", steps, settings, preset=preset)
-    assert (crashed / "checkpoint.pt").exists()
+        run(out, algo, "point2d", steps, settings, preset=preset)
+    assert (out / "checkpoint.pt").exists()
     monkeypatch.setattr(rundir.DirectoryLogger, "log", original_log)
+
+
+@pytest.mark.parametrize("algo", list_algorithms())
+def test_interrupted_run_resumes_to_the_same_progress(tmp_path, monkeypatch, algo):
+    steps, settings, preset = case(algo)
+    reference = tmp_path / "reference"
+    assert run(reference, algo, "point2d", steps, settings, preset=preset) == 0
+
+    crashed = tmp_path / "crashed"
+    crash_on_third_log(crashed, algo, monkeypatch)
     assert run(crashed, algo, "point2d", steps, settings, preset=preset) == 0
     assert without_time(rows(crashed)) == without_time(rows(reference))
     meta = json.loads((crashed / "meta.json").read_text())
@@ -160,18 +167,8 @@ def test_a_run_resumed_on_another_kind_of_cpu_says_so(tmp_path, monkeypatch, cap
     resumed, with one line on stderr saying its numbers may differ from there on."""
     algo = "mbmpc"
     steps, settings, preset = case(algo)
-    original_log = rundir.DirectoryLogger.log
-
-    def die_on_third(self, *args, **kwargs):
-        if len(self.rows) == 2:
-            raise KeyboardInterrupt
-        return original_log(self, *args, **kwargs)
-
-    monkeypatch.setattr(rundir.DirectoryLogger, "log", die_on_third)
     out = tmp_path / "run"
-    with pytest.raises(KeyboardInterrupt):
-        run(out, algo, "point2d", steps, settings, preset=preset)
-    monkeypatch.setattr(rundir.DirectoryLogger, "log", original_log)
+    crash_on_third_log(out, algo, monkeypatch)
     meta = json.loads((out / "meta.json").read_text())
     (out / "meta.json").write_text(json.dumps({**meta, "cpu_capability": "OTHER"}))
     capsys.readouterr()

@@ -265,13 +265,19 @@ class FrozenEnsemble:
         return self._finish(out.add_(obs))
 
 
+def batches_per_epoch(config: EnsembleConfig, n_train: int) -> int:
+    """Minibatches (gradient updates per model) of one epoch over ``n_train`` training rows;
+    the last one may be short."""
+    return math.ceil(n_train / config.batch_size)
+
+
 def fit_epoch_cap(config: EnsembleConfig, n_train: int) -> int:
     """Most epochs a fit on ``n_train`` training rows per model may take: ``max_epochs``,
     lowered by ``max_updates`` (rounded up to whole epochs) when that is set."""
     if config.max_updates is None:
         return config.max_epochs
-    batches_per_epoch = math.ceil(n_train / config.batch_size)
-    return min(config.max_epochs, math.ceil(config.max_updates / batches_per_epoch))
+    per_epoch = batches_per_epoch(config, n_train)
+    return min(config.max_epochs, math.ceil(config.max_updates / per_epoch))
 
 
 class EarlyStopping:
@@ -540,7 +546,7 @@ class DynamicsEnsemble(nn.Module):
         train_loss = [math.nan] * self.num_models
         valid_loss = [math.nan] * self.num_models
         n_train = n - n_valid
-        n_batches = math.ceil(n_train / cfg.batch_size)
+        n_batches = batches_per_epoch(cfg, n_train)
         for _ in range(fit_epoch_cap(cfg, n_train)):
             if not active:
                 break
